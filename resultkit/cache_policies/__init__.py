@@ -1,0 +1,1 @@
+"""resultkit.cache_policies"""

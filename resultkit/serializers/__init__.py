@@ -1,0 +1,1 @@
+"""resultkit.serializers"""

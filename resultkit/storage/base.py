@@ -1,0 +1,149 @@
+"""The storage contract: bytes at relative keys.
+
+A backend implements a handful of primitives (``_read``, ``_read_head``,
+``_open_read``, ``_write_chunks``, ``_exists``, ``_delete``, ``_list``,
+``_version``); the public methods validate keys, add retries and map errors, so every
+backend behaves the same. Writes are atomic: a reader sees the whole object or
+nothing, whatever dies mid-write.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, ClassVar
+
+from .._types import Buffer
+from ..errors import StorageError
+
+__all__ = ["RESERVED_PREFIX", "Buffer", "Storage", "validate_key"]
+
+#: Key segments starting with this are resultkit's own (temporary files, lock files);
+#: they are rejected as user keys and never listed.
+RESERVED_PREFIX = ".rk-"
+
+
+
+def validate_key(key: object) -> str:
+    """Return ``key`` if it is a safe relative storage key, else raise ``StorageError``.
+
+    >>> validate_key("task/abc123")
+    'task/abc123'
+    """
+    if not isinstance(key, str):
+        raise StorageError(
+            f"storage key must be a str, got {type(key).__name__} {key!r}; pass a relative path such as 'results/abc'"
+        )
+    if not key:
+        raise StorageError("storage key is empty; pass a relative path such as 'results/abc'")
+    if key.startswith("/") or key.startswith("\\") or (len(key) > 1 and key[1] == ":"):
+        raise StorageError(f"storage key {key!r} is absolute; keys are relative to the storage, e.g. 'results/abc'")
+    if "\\" in key or "\x00" in key:
+        raise StorageError(f"storage key {key!r} contains a backslash or NUL; use '/' between segments")
+    for segment in key.split("/"):
+        if segment in ("", ".", ".."):
+            raise StorageError(
+                f"storage key {key!r} has an empty, '.' or '..' segment; keys must stay inside the storage"
+            )
+        if segment.startswith(RESERVED_PREFIX):
+            raise StorageError(
+                f"storage key {key!r} uses the reserved prefix {RESERVED_PREFIX!r} (temporary files and "
+                "locks); choose another name"
+            )
+    return key
+
+
+class Storage(abc.ABC):
+    """Where records live. Subclasses implement the underscore primitives.
+
+    Keys are relative ``/``-separated paths, validated by :func:`validate_key`.
+    """
+
+    #: Short name of the backend type, used in block slugs (``"s3/prod"``) and messages.
+    block_type: ClassVar[str] = ""
+
+    # -- public API (validates, then calls the primitives) -------------------------
+
+    def read(self, key: str) -> bytes:
+        """The whole object at ``key``; ``FileNotFoundError`` when absent."""
+        return self._read(validate_key(key))
+
+    def read_head(self, key: str, size: int) -> bytes:
+        """At most the first ``size`` bytes at ``key`` (one ranged read remotely)."""
+        return self._read_head(validate_key(key), size)
+
+    def open_read(self, key: str) -> IO[bytes]:
+        """A binary stream over the object at ``key``, for large payloads."""
+        return self._open_read(validate_key(key))
+
+    def write(self, key: str, data: Buffer | Iterable[Buffer]) -> None:
+        """Atomically store ``data`` (bytes-like, or an iterable of bytes-like chunks) at ``key``."""
+        chunks: Iterable[Buffer] = (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
+        self._write_chunks(validate_key(key), chunks)
+
+    def exists(self, key: str) -> bool:
+        """Whether an object exists at ``key``."""
+        return self._exists(validate_key(key))
+
+    def delete(self, key: str) -> bool:
+        """Delete ``key``; True if something was deleted, False if it was absent."""
+        return self._delete(validate_key(key))
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys below ``prefix`` (a folder-like prefix, ``""`` for all), in no set order."""
+        if prefix:
+            validate_key(prefix.rstrip("/"))
+        return self._list(prefix)
+
+    def version(self, key: str) -> str | None:
+        """A token that changes whenever the object at ``key`` is replaced, or None if absent.
+
+        ETag or generation remotely, size+mtime_ns+inode locally. Used by
+        ``CachedStorage`` to confirm a local copy is still current with one small request.
+        """
+        return self._version(validate_key(key))
+
+    def describe(self) -> str:
+        """A short human-readable location, e.g. ``s3://bucket/prefix`` or a local path."""
+        return repr(self)
+
+    def to_block(self) -> dict[str, Any]:
+        """A TOML-safe configuration that rebuilds this storage; never holds secrets."""
+        raise StorageError(f"{type(self).__name__} cannot be saved as a block")
+
+    def save(self, name: str, overwrite: bool = False) -> str:
+        """Save this storage's configuration as a block; returns its slug, e.g. ``"s3/prod"``.
+
+        >>> LocalStorage("/data/results").save("team")   # doctest: +SKIP
+        'local/team'
+        """
+        from .blocks import save_block
+
+        return save_block(self, name, overwrite=overwrite)
+
+    # -- primitives -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _read(self, key: str) -> bytes: ...
+
+    def _read_head(self, key: str, size: int) -> bytes:
+        with self._open_read(key) as f:
+            return f.read(size)
+
+    @abc.abstractmethod
+    def _open_read(self, key: str) -> IO[bytes]: ...
+
+    @abc.abstractmethod
+    def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None: ...
+
+    @abc.abstractmethod
+    def _exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def _delete(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def _list(self, prefix: str) -> Iterator[str]: ...
+
+    @abc.abstractmethod
+    def _version(self, key: str) -> str | None: ...
