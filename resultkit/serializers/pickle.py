@@ -1,0 +1,192 @@
+"""Pickle serialization with protocol-5 out-of-band buffers written without copies.
+
+Payload layout (offsets from the payload start)::
+
+    frame header | pickle stream | pad | buffer 1 | pad | buffer 2 | ...
+
+Each out-of-band buffer starts at a 64-byte-aligned offset so numpy arrays
+rebuilt as views into the payload are aligned for SIMD code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import struct
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any, ClassVar
+
+from ..errors import ConfigurationError, SerializationError
+from .base import Buffer, Serializer
+
+__all__ = ["PickleSerializer"]
+
+#: Libraries a record's config may make us import; anything else named by data is never imported.
+TRUSTED_PICKLE_LIBRARIES = frozenset({"pickle", "cloudpickle", "dill"})
+
+_MAGIC = b"RKP5"
+_FRAME_VERSION = 1
+# magic, frame version, pickle stream length, number of out-of-band buffers
+_FRAME = struct.Struct("<4sB3xQQ")
+_LENGTH = struct.Struct("<Q")
+_ALIGNMENT = 64
+
+
+def _padding(offset: int) -> int:
+    return -offset % _ALIGNMENT
+
+
+def _type_name(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class PickleSerializer(Serializer):
+    """Pickles values (cloudpickle, protocol 5); large buffers go out-of-band, uncopied.
+
+    >>> s = PickleSerializer()
+    >>> s.loads(s.dumps([1, "a"]))
+    [1, 'a']
+    """
+
+    type: ClassVar[str] = "pickle"
+
+    def __init__(self, picklelib: str = "cloudpickle", protocol: int = 5) -> None:
+        if not isinstance(picklelib, str) or not picklelib:
+            raise ConfigurationError(
+                f"picklelib must be a module name such as 'cloudpickle', 'pickle' or 'dill', "
+                f"got {type(picklelib).__name__} {picklelib!r}"
+            )
+        if isinstance(protocol, bool) or not isinstance(protocol, int) or not 0 <= protocol <= pickle.HIGHEST_PROTOCOL:
+            raise ConfigurationError(
+                f"protocol must be an int from 0 to {pickle.HIGHEST_PROTOCOL}, got {protocol!r}; "
+                "use protocol=5 (the default) for zero-copy buffers"
+            )
+        self.picklelib = picklelib
+        self.protocol = protocol
+        self._module: ModuleType | None = _import_picklelib(picklelib)
+
+    @classmethod
+    def _from_options(cls, options: dict[str, Any]) -> Serializer:
+        # A record's config is data: import only trusted libraries. Others are used only
+        # when the reading process has already imported them; else the standard pickle
+        # reads the bytes (cloudpickle's and most libraries' output is plain pickle).
+        picklelib = options.get("picklelib", "cloudpickle")
+        if not isinstance(picklelib, str) or picklelib in TRUSTED_PICKLE_LIBRARIES or picklelib in sys.modules:
+            return cls(**options)
+        self = cls.__new__(cls)
+        Serializer.__init__(self)
+        protocol = options.get("protocol", 5)
+        unknown = set(options) - {"picklelib", "protocol"}
+        if unknown:
+            raise TypeError(f"unexpected options {sorted(unknown)}")
+        if isinstance(protocol, bool) or not isinstance(protocol, int):
+            raise TypeError(f"protocol must be an int, got {protocol!r}")
+        self.picklelib = picklelib
+        self.protocol = protocol
+        self._module = None
+        return self
+
+    def to_config(self) -> dict[str, Any]:
+        """``{"type": "pickle", "picklelib": ..., "protocol": ...}``."""
+        return {"type": self.type, "picklelib": self.picklelib, "protocol": self.protocol}
+
+    def dumps_chunks(self, obj: Any) -> Sequence[Buffer]:
+        """``[frame header, pickle stream, pad, buffer, pad, buffer, ...]``; buffers are views."""
+        module = self._module
+        if module is None:
+            raise SerializationError(
+                f"{self!r} was rebuilt from a record naming the untrusted pickle library "
+                f"{self.picklelib!r}, which was not imported; it can read but not write. Construct "
+                f"PickleSerializer(picklelib={self.picklelib!r}) explicitly to write with it"
+            )
+        buffers: list[memoryview] = []
+
+        def keep_out_of_band(buffer: pickle.PickleBuffer) -> bool:
+            try:
+                buffers.append(buffer.raw())
+            except BufferError:
+                return True  # non-contiguous: the pickler writes it in-band instead
+            return False
+
+        try:
+            if self.protocol >= 5:
+                stream = module.dumps(obj, protocol=self.protocol, buffer_callback=keep_out_of_band)
+            else:
+                stream = module.dumps(obj, protocol=self.protocol)
+        except Exception as exc:
+            raise SerializationError(
+                f"{self!r} cannot serialize a value of type {_type_name(obj)}: {exc}. Exclude it "
+                "from the result, or use JSONSerializer or a custom serializer"
+            ) from exc
+
+        header = bytearray(_FRAME.pack(_MAGIC, _FRAME_VERSION, len(stream), len(buffers)))
+        for buffer in buffers:
+            header += _LENGTH.pack(buffer.nbytes)
+        chunks: list[Buffer] = [bytes(header), stream]
+        offset = len(header) + len(stream)
+        for buffer in buffers:
+            pad = _padding(offset)
+            chunks.append(bytes(pad))
+            chunks.append(buffer)
+            offset += pad + buffer.nbytes
+        return chunks
+
+    def loads(self, data: Buffer) -> Any:
+        """Unpickle; out-of-band buffers become views into ``data`` (writable for a bytearray)."""
+        view = memoryview(data)
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
+        if view[:4] != _MAGIC:
+            return self._unpickle(view, None)
+        try:
+            _, version, stream_length, buffer_count = _FRAME.unpack_from(view)
+            if version != _FRAME_VERSION:
+                raise ValueError(f"unsupported frame version {version}")
+            offset = _FRAME.size
+            lengths = [_LENGTH.unpack_from(view, offset + i * _LENGTH.size)[0] for i in range(buffer_count)]
+            offset += buffer_count * _LENGTH.size
+            stream = view[offset : offset + stream_length]
+            offset += stream_length
+            buffers = []
+            for length in lengths:
+                offset += _padding(offset)
+                buffers.append(view[offset : offset + length])
+                offset += length
+            if offset != view.nbytes or len(stream) != stream_length:
+                raise ValueError(f"frame describes {offset} bytes but the payload has {view.nbytes}")
+        except (struct.error, ValueError) as exc:
+            raise SerializationError(f"{self!r} cannot read the payload: malformed frame ({exc})") from exc
+        return self._unpickle(stream, buffers)
+
+    def _unpickle(self, stream: memoryview, buffers: list[memoryview] | None) -> Any:
+        # dill needs its own loads (its types resolve through dill); the others are plain pickle.
+        module = self._module
+        load = module.loads if module is not None and module.__name__ == "dill" else pickle.loads
+        try:
+            if buffers is None:
+                return load(stream)
+            return load(stream, buffers=buffers)
+        except Exception as exc:
+            raise SerializationError(
+                f"{self!r} cannot unpickle the payload ({type(exc).__name__}: {exc}); the record "
+                "is corrupt or needs a module the reading process lacks"
+            ) from exc
+
+
+def _import_picklelib(name: str) -> ModuleType:
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"picklelib {name!r} is not importable ({exc}); install it or use "
+            "picklelib='cloudpickle' (the default) or 'pickle'"
+        ) from exc
+    if not (callable(getattr(module, "dumps", None)) and callable(getattr(module, "loads", None))):
+        raise ConfigurationError(
+            f"picklelib {name!r} has no dumps()/loads(); use a pickle-compatible module such as "
+            "'cloudpickle', 'pickle' or 'dill'"
+        )
+    return module
