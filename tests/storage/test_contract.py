@@ -1,0 +1,169 @@
+"""One contract suite, run against every storage backend."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from resultkit.errors import StorageError
+from resultkit.storage import LocalStorage, MemoryStorage, Storage
+
+BackendFactory = Callable[[], Storage]
+
+
+def _local(request: pytest.FixtureRequest) -> Storage:
+    return LocalStorage(request.getfixturevalue("tmp_path") / "store")
+
+
+def _memory(request: pytest.FixtureRequest) -> Storage:
+    return MemoryStorage()
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {
+    "local": _local,
+    "memory": _memory,
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def storage(request: pytest.FixtureRequest) -> Iterator[Storage]:
+    yield BACKENDS[request.param](request)
+
+
+def test_round_trip(storage: Storage) -> None:
+    storage.write("a/b/record", b"hello world")
+    assert storage.read("a/b/record") == b"hello world"
+    assert storage.exists("a/b/record")
+
+
+def test_empty_object_round_trips(storage: Storage) -> None:
+    storage.write("empty", b"")
+    assert storage.read("empty") == b""
+    assert storage.exists("empty")
+
+
+def test_chunked_write_keeps_order_and_accepts_any_buffer(storage: Storage) -> None:
+    chunks = [b"head\n", bytearray(b"middle-"), memoryview(b"xxtailxx")[2:6], b""]
+    storage.write("chunked", iter(chunks))
+    assert storage.read("chunked") == b"head\nmiddle-tail"
+
+
+def test_read_head_returns_a_prefix(storage: Storage) -> None:
+    storage.write("k", b"0123456789")
+    assert storage.read_head("k", 4) == b"0123"
+    assert storage.read_head("k", 100) == b"0123456789"
+
+
+def test_open_read_supports_readinto(storage: Storage) -> None:
+    payload = os.urandom(100_000)
+    storage.write("big", payload)
+    buf = bytearray(len(payload))
+    with storage.open_read("big") as f:
+        view = memoryview(buf)
+        filled = 0
+        while filled < len(buf):
+            n = f.readinto(view[filled:])
+            assert n
+            filled += n
+        assert f.read() == b""
+    assert bytes(buf) == payload
+
+
+def test_exists_and_delete(storage: Storage) -> None:
+    assert not storage.exists("x/y")
+    assert storage.delete("x/y") is False
+    storage.write("x/y", b"1")
+    assert storage.exists("x/y")
+    assert storage.delete("x/y") is True
+    assert not storage.exists("x/y")
+    assert storage.delete("x/y") is False
+
+
+def test_folder_is_not_an_object(storage: Storage) -> None:
+    storage.write("dir/file", b"1")
+    assert not storage.exists("dir")
+    with pytest.raises(FileNotFoundError):
+        storage.read("dir")
+
+
+def test_list_by_prefix_and_nested(storage: Storage) -> None:
+    for key in ["a/1", "a/2", "a/sub/3", "ab/4", "b/5", "top"]:
+        storage.write(key, b"v")
+    assert sorted(storage.list()) == ["a/1", "a/2", "a/sub/3", "ab/4", "b/5", "top"]
+    assert sorted(storage.list("a/")) == ["a/1", "a/2", "a/sub/3"]
+    assert sorted(storage.list("a/sub/")) == ["a/sub/3"]
+    assert sorted(storage.list("a")) == ["a/1", "a/2", "a/sub/3", "ab/4"]
+    assert list(storage.list("nothing/")) == []
+
+
+def test_overwrite_replaces_whole_object_and_changes_version(storage: Storage) -> None:
+    assert storage.version("k") is None
+    storage.write("k", b"first version, quite long")
+    v1 = storage.version("k")
+    assert v1 is not None
+    storage.write("k", b"second")
+    assert storage.read("k") == b"second"
+    v2 = storage.version("k")
+    assert v2 is not None and v2 != v1
+    assert storage.version("k") == v2  # stable while unchanged
+
+
+@pytest.mark.parametrize(
+    "key", ["", "/abs/key", "a/../b", "..", "a//b", "a/./b", "a/", ".rk-tmp-x", "a/.rk-lock", "a\\b"]
+)
+def test_invalid_keys_raise_storage_error(storage: Storage, key: str) -> None:
+    for op in (storage.read, storage.exists, storage.delete, storage.version, storage.open_read):
+        with pytest.raises(StorageError):
+            op(key)
+    with pytest.raises(StorageError):
+        storage.write(key, b"x")
+    with pytest.raises(StorageError):
+        storage.read_head(key, 1)
+
+
+def test_non_string_key_raises_storage_error(storage: Storage) -> None:
+    with pytest.raises(StorageError, match="must be a str"):
+        storage.read(Path("a"))  # type: ignore[arg-type]
+
+
+def test_missing_key_is_file_not_found(storage: Storage) -> None:
+    for op in (storage.read, storage.open_read):
+        with pytest.raises(FileNotFoundError):
+            op("missing/key")
+    with pytest.raises(FileNotFoundError):
+        storage.read_head("missing/key", 10)
+
+
+def test_large_chunked_write(storage: Storage) -> None:
+    block = os.urandom(1 << 20)
+    chunks = [memoryview(block)] * 20
+    storage.write("large", chunks)
+    data = storage.read("large")
+    assert len(data) == 20 << 20
+    assert data[: 1 << 20] == block and data[-(1 << 20) :] == block
+
+
+def test_failed_chunk_iterator_writes_nothing(storage: Storage) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"partial"
+        raise RuntimeError("producer failed")
+
+    with pytest.raises(RuntimeError, match="producer failed"):
+        storage.write("never", chunks())
+    assert not storage.exists("never")
+    assert list(storage.list()) == []
+
+
+def test_failed_overwrite_keeps_old_object(storage: Storage) -> None:
+    storage.write("k", b"old")
+
+    def chunks() -> Iterator[bytes]:
+        yield b"new-partial"
+        raise RuntimeError("producer failed")
+
+    with pytest.raises(RuntimeError):
+        storage.write("k", chunks())
+    assert storage.read("k") == b"old"
