@@ -1,1 +1,54 @@
-"""resultkit.cache_policies"""
+"""Cache keys: composable policies and the input hasher.
+
+>>> from resultkit.cache_policies import INPUTS, TASK_SOURCE, CacheKeyContext
+>>> ctx = CacheKeyContext(task_name="demo.add", task_source="def add(x, y): ...", call_id="c1")
+>>> len((INPUTS + TASK_SOURCE).compute_key(ctx, {"x": 1, "y": 2}))
+32
+"""
+
+from __future__ import annotations
+
+from .context import CacheKeyContext, capture_source
+from .hashing import Hasher, hash_value
+from .policies import (
+    DEFAULT,
+    FLOW_PARAMETERS,
+    INPUTS,
+    NO_CACHE,
+    RUN_ID,
+    TASK_SOURCE,
+    CacheKeyFnPolicy,
+    CachePolicy,
+    CompoundCachePolicy,
+    FlowParameters,
+    Inputs,
+    NoCache,
+    RunId,
+    TaskSource,
+)
+
+__all__ = [
+    "DEFAULT",
+    "FLOW_PARAMETERS",
+    "INPUTS",
+    "NO_CACHE",
+    "RUN_ID",
+    "TASK_SOURCE",
+    "CacheKeyContext",
+    "CacheKeyFnPolicy",
+    "CachePolicy",
+    "CompoundCachePolicy",
+    "FlowParameters",
+    "Hasher",
+    "Inputs",
+    "NoCache",
+    "RunId",
+    "TaskSource",
+    "capture_source",
+    "hash_value",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = __name__  # users see resultkit.cache_policies.Inputs, not the private path

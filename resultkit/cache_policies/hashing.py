@@ -1,0 +1,426 @@
+"""The input hasher: a canonical, type-tagged encoding of Python values streamed into xxh3_128.
+
+Equal values give equal digests in every process, machine and run: nothing here uses
+``hash()``, ``id()`` in the output, ``repr()`` with addresses, or dict/set iteration
+order. Every value is written as a one-byte type tag followed by its content, so
+``(1, 2)``, ``[1, 2]``, ``1``, ``1.0`` and ``True`` all differ. Buffers (bytes,
+memoryview, numpy arrays, pandas columns) are fed to the hash in place.
+
+>>> hash_value({"b": 1, "a": [1, 2]}) == hash_value({"a": [1, 2], "b": 1})
+True
+>>> hash_value((1, 2)) == hash_value([1, 2])
+False
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import io
+import pathlib
+import socket
+import struct
+import types
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import xxhash
+
+from ..errors import HashError
+
+__all__ = ["Hasher", "hash_value"]
+
+_pack_len = struct.Struct("<Q").pack
+_pack_float = struct.Struct("<d").pack
+_pack_complex = struct.Struct("<dd").pack
+
+# Object arrays larger than this are hashed in pieces so the temporary joined text stays bounded.
+_TEXT_BATCH = 1 << 16
+# Non-contiguous arrays are copied to contiguous blocks of at most this many bytes.
+_COPY_CHUNK_BYTES = 1 << 24
+
+# Types with no stable value: hashing them would silently key on identity or on
+# state that changes under the user's feet.
+_REFUSED: tuple[type, ...] = (
+    io.IOBase,
+    socket.socket,
+    types.GeneratorType,
+    types.CoroutineType,
+    types.AsyncGeneratorType,
+    types.FrameType,
+    types.TracebackType,
+)
+
+
+class _Unhashable(Exception):
+    """Raised deep inside the encoder; collects the path to the offending value on the way up."""
+
+    def __init__(self, offender: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.offender_type = _type_name(type(offender))
+        self.reason = reason
+        self.path: list[str] = []
+
+
+def _type_name(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _class_identity(cls: type) -> bytes:
+    # module + qualname is the same in every process, including for classes in __main__.
+    return f"{cls.__module__}:{cls.__qualname__}".encode()
+
+
+class Hasher:
+    """Streams values into one xxh3_128 digest.
+
+    >>> h = Hasher()
+    >>> h.update([1, "a"])
+    >>> len(h.hexdigest())
+    32
+    """
+
+    def __init__(self) -> None:
+        self._state = xxhash.xxh3_128()
+        self._update: Callable[[Any], None] = self._state.update
+        # id() of each container being encoded -> its nesting index, to encode cycles
+        # as back-references. Only indices reach the hash, never ids.
+        self._active: dict[int, int] = {}
+
+    def update(self, obj: Any, *, name: str | None = None) -> None:
+        """Add ``obj`` to the digest; ``name`` (the argument's name) is used in error messages."""
+        try:
+            self._encode(obj)
+        except _Unhashable as err:
+            raise _hash_error(obj, name, err) from None
+        except RecursionError:
+            label = f"argument {name!r}" if name else "value"
+            raise HashError(
+                f"cannot hash {label} of type {_type_name(type(obj))}: it is nested too deeply; "
+                + _FIXES.format(name=name or "name")
+            ) from None
+
+    def digest(self) -> bytes:
+        """The 16-byte digest of everything added so far."""
+        return bytes(self._state.digest())
+
+    def hexdigest(self) -> str:
+        """The digest as 32 lowercase hex characters."""
+        return str(self._state.hexdigest())
+
+    # -- encoding ---------------------------------------------------------------------
+
+    def _write(self, tag: bytes, payload: bytes) -> None:
+        update = self._update
+        update(tag)
+        update(_pack_len(len(payload)))
+        update(payload)
+
+    def _encode(self, obj: Any) -> None:
+        encoder = _EXACT.get(type(obj))
+        if encoder is not None:
+            encoder(self, obj)
+        else:
+            self._encode_other(obj)
+
+    def _sub_digest(self, *values: Any) -> bytes:
+        """Digest of ``values`` encoded apart from the main stream (for order-independent combining)."""
+        saved_state, saved_update = self._state, self._update
+        self._state = xxhash.xxh3_128()
+        self._update = self._state.update
+        try:
+            for value in values:
+                self._encode(value)
+            return bytes(self._state.digest())
+        finally:
+            self._state, self._update = saved_state, saved_update
+
+    def _enter(self, obj: Any) -> bool:
+        """Mark ``obj`` as being encoded; if it already is (a cycle), write a back-reference."""
+        index = self._active.get(id(obj))
+        if index is not None:
+            self._update(b"R")
+            self._update(_pack_len(index))
+            return False
+        self._active[id(obj)] = len(self._active)
+        return True
+
+    def _leave(self, obj: Any) -> None:
+        del self._active[id(obj)]
+
+    def _encode_sequence(self, tag: bytes, items: Any, path: str = "") -> None:
+        if not self._enter(items):
+            return
+        self._update(tag)
+        self._update(_pack_len(len(items)))
+        try:
+            for index, item in enumerate(items):
+                try:
+                    self._encode(item)
+                except _Unhashable as err:
+                    err.path.append(f"[{index}]")
+                    raise
+        finally:
+            self._leave(items)
+
+    def _encode_unordered(self, tag: bytes, items: Iterable[Any], count: int, owner: Any) -> None:
+        if not self._enter(owner):
+            return
+        try:
+            digests = sorted(self._sub_digest(item) for item in items)
+        except _Unhashable as err:
+            err.path.append("{...}")
+            raise
+        finally:
+            self._leave(owner)
+        self._update(tag)
+        self._update(_pack_len(count))
+        self._update(b"".join(digests))
+
+    def _encode_mapping(self, tag: bytes, mapping: Any) -> None:
+        if not self._enter(mapping):
+            return
+        digests = []
+        try:
+            for key, value in mapping.items():
+                try:
+                    digests.append(self._sub_digest(key, value))
+                except _Unhashable as err:
+                    err.path.append(f"[{key!r}]")
+                    raise
+        finally:
+            self._leave(mapping)
+        digests.sort()
+        self._update(tag)
+        self._update(_pack_len(len(digests)))
+        self._update(b"".join(digests))
+
+    def _encode_fields(self, tag: bytes, owner: Any, fields: Iterable[tuple[str, Any]]) -> None:
+        """Class identity plus named fields, order-independent (for objects and records)."""
+        if not self._enter(owner):
+            return
+        digests = []
+        try:
+            for field_name, value in fields:
+                try:
+                    digests.append(self._sub_digest(field_name, value))
+                except _Unhashable as err:
+                    err.path.append(f".{field_name}")
+                    raise
+        finally:
+            self._leave(owner)
+        digests.sort()
+        self._write(tag, _class_identity(type(owner)))
+        self._update(_pack_len(len(digests)))
+        self._update(b"".join(digests))
+
+    def _encode_str(self, text: str) -> None:
+        # surrogatepass: lone surrogates are valid Python str values and must hash, not raise.
+        self._write(b"s", text.encode("utf-8", "surrogatepass"))
+
+    def _encode_int(self, number: int) -> None:
+        self._write(b"i", number.to_bytes((number.bit_length() + 8) // 8, "little", signed=True))
+
+    def _encode_buffer(self, tag: bytes, data: Any) -> None:
+        view = memoryview(data)
+        update = self._update
+        update(tag)
+        if view.c_contiguous:
+            if view.ndim != 1 or view.format != "B":
+                update(view.format.encode())
+                update(_pack_len(view.ndim))
+                for extent in view.shape or ():
+                    update(_pack_len(extent))
+            update(_pack_len(view.nbytes))
+            update(view)
+        else:
+            update(view.format.encode())
+            update(_pack_len(view.ndim))
+            for extent in view.shape or ():
+                update(_pack_len(extent))
+            update(_pack_len(view.nbytes))
+            update(view.tobytes())
+
+    def _encode_other(self, obj: Any) -> None:
+        cls = type(obj)
+        module = cls.__module__ or ""
+        if isinstance(obj, enum.Enum):
+            self._write(b"E", _class_identity(cls))
+            self._encode_str(obj.name)
+        elif module.startswith("numpy"):
+            from . import _numpy
+
+            _numpy.encode_numpy(self, obj)
+        elif module.startswith("pandas"):
+            from . import _pandas
+
+            _pandas.encode_pandas(self, obj)
+        elif isinstance(obj, type):
+            self._write(b"C", _class_identity(obj))
+        elif isinstance(obj, tuple) and hasattr(cls, "_fields"):
+            self._encode_fields(b"n", obj, zip(cls._fields, obj, strict=True))
+        elif dataclasses.is_dataclass(obj):
+            self._encode_fields(
+                b"O", obj, ((f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj))
+            )
+        elif hasattr(cls, "__pydantic_fields__") and callable(getattr(obj, "model_dump", None)):
+            self._encode_fields(b"O", obj, obj.model_dump(mode="python").items())
+        elif hasattr(cls, "__attrs_attrs__"):
+            self._encode_fields(b"O", obj, ((a.name, getattr(obj, a.name)) for a in cls.__attrs_attrs__))
+        elif isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
+            self._encode_function(obj)
+        elif isinstance(obj, types.MethodType):
+            self._update(b"M")
+            self._encode_function(obj.__func__)
+            self._encode(obj.__self__)
+        elif isinstance(obj, types.ModuleType):
+            self._write(b"m", obj.__name__.encode())
+        elif isinstance(obj, _REFUSED):
+            raise _Unhashable(obj, "it is a live resource (file, socket, generator or frame) with no stable value")
+        elif isinstance(obj, _BUILTIN_BASES):
+            self._encode_builtin_subclass(obj)
+        else:
+            self._encode_plain_object(obj)
+
+    def _encode_function(self, fn: Any) -> None:
+        qualname = getattr(fn, "__qualname__", fn.__name__)
+        self._write(b"P", f"{fn.__module__}:{qualname}".encode())
+        if "<" in qualname and isinstance(getattr(fn, "__code__", None), types.CodeType):
+            # Lambdas and local functions share qualnames; tell them apart by their code.
+            from .context import code_digest
+
+            self._write(b"p", code_digest(fn.__code__).encode())
+
+    def _encode_builtin_subclass(self, obj: Any) -> None:
+        cls = type(obj)
+        self._write(b"X", _class_identity(cls))
+        base = next(b for b in cls.__mro__ if b in _EXACT)
+        _EXACT[base](self, obj)
+        state = getattr(obj, "__dict__", None)
+        if state:
+            self._encode_mapping(b"d", state)
+
+    def _encode_plain_object(self, obj: Any) -> None:
+        cls = type(obj)
+        state = getattr(obj, "__dict__", None)
+        slot_names = [
+            slot
+            for klass in cls.__mro__
+            for slot in (
+                (klass.__dict__.get("__slots__", ()),)
+                if isinstance(klass.__dict__.get("__slots__", ()), str)
+                else klass.__dict__.get("__slots__", ())
+            )
+            if slot not in ("__dict__", "__weakref__")
+        ]
+        if state is None and not slot_names:
+            raise _Unhashable(obj, "it has no __dict__ or __slots__ state to hash (a lock, connection or C object?)")
+        fields: list[tuple[str, Any]] = list(state.items()) if isinstance(state, dict) else []
+        for slot in slot_names:
+            try:
+                fields.append((slot, getattr(obj, slot)))
+            except AttributeError:
+                continue  # an unset slot is part of the state: it is simply absent
+        self._encode_fields(b"O", obj, fields)
+
+
+def _encode_float(h: Hasher, number: float) -> None:
+    h._update(b"f")
+    h._update(_pack_float(number))
+
+
+def _encode_complex(h: Hasher, number: complex) -> None:
+    h._update(b"c")
+    h._update(_pack_complex(number.real, number.imag))
+
+
+def _encode_datetime(h: Hasher, value: dt.datetime) -> None:
+    zone = value.tzinfo
+    h._write(b"D", f"{value.isoformat()}|{value.fold}|{zone!s}".encode())
+
+
+def _encode_time(h: Hasher, value: dt.time) -> None:
+    h._write(b"t", f"{value.isoformat()}|{value.fold}|{value.tzinfo!s}".encode())
+
+
+def _encode_timedelta(h: Hasher, value: dt.timedelta) -> None:
+    h._write(b"q", f"{value.days},{value.seconds},{value.microseconds}".encode())
+
+
+def _encode_range(h: Hasher, value: range) -> None:
+    h._update(b"r")
+    for part in (value.start, value.stop, value.step):
+        h._encode_int(part)
+
+
+def _encode_slice(h: Hasher, value: slice) -> None:
+    h._update(b"/")
+    for part in (value.start, value.stop, value.step):
+        h._encode(part)
+
+
+_EXACT: dict[type, Callable[[Hasher, Any], None]] = {
+    type(None): lambda h, _: h._update(b"N"),
+    type(Ellipsis): lambda h, _: h._update(b"."),
+    bool: lambda h, v: h._update(b"T" if v else b"F"),
+    int: Hasher._encode_int,
+    float: _encode_float,
+    complex: _encode_complex,
+    str: Hasher._encode_str,
+    bytes: lambda h, v: h._encode_buffer(b"b", v),
+    bytearray: lambda h, v: h._encode_buffer(b"a", v),
+    memoryview: lambda h, v: h._encode_buffer(b"v", v),
+    tuple: lambda h, v: h._encode_sequence(b"(", v),
+    list: lambda h, v: h._encode_sequence(b"[", v),
+    dict: lambda h, v: h._encode_mapping(b"{", v),
+    set: lambda h, v: h._encode_unordered(b"<", v, len(v), v),
+    frozenset: lambda h, v: h._encode_unordered(b">", v, len(v), v),
+    dt.datetime: _encode_datetime,
+    dt.date: lambda h, v: h._write(b"y", v.isoformat().encode()),
+    dt.time: _encode_time,
+    dt.timedelta: _encode_timedelta,
+    uuid.UUID: lambda h, v: h._write(b"u", v.bytes),
+    decimal.Decimal: lambda h, v: h._write(b"$", str(v).encode()),
+    range: _encode_range,
+    slice: _encode_slice,
+}
+for _path_type in (pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.PosixPath, pathlib.WindowsPath):
+    # Concrete and pure paths hash alike; the text is normalised to "/" separators.
+    _EXACT[_path_type] = lambda h, v: h._write(b"~", v.as_posix().encode())
+
+# Subclasses of these hash as the base value plus the class identity (and any __dict__).
+_BUILTIN_BASES = tuple(t for t in _EXACT if t not in (type(None), type(Ellipsis), bool))
+
+_FIXES = (
+    "exclude it with cache_policy=Inputs(exclude=[{name!r}]) or INPUTS - {name!r}, "
+    "compute the key yourself with cache_key_fn=..., or disable caching for this task with "
+    "cache_policy=NO_CACHE"
+)
+
+
+def _hash_error(obj: Any, name: str | None, err: _Unhashable) -> HashError:
+    label = f"argument {name!r}" if name else "value"
+    where = (name or "value") + "".join(reversed(err.path))
+    found = "" if not err.path else f"; it contains a {err.offender_type} at {where}"
+    return HashError(
+        f"cannot hash {label} of type {_type_name(type(obj))}{found}: {err.reason}. "
+        "Fix: " + _FIXES.format(name=name or "name")
+    )
+
+
+def hash_value(obj: Any, *, name: str | None = None) -> str:
+    """Return the 32-hex-character xxh3_128 digest of ``obj``'s canonical encoding.
+
+    ``name`` is the argument's name, used in the :class:`HashError` raised for
+    values that cannot be hashed.
+
+    >>> hash_value(1) != hash_value(1.0) != hash_value(True)
+    True
+    """
+    hasher = Hasher()
+    hasher.update(obj, name=name)
+    return hasher.hexdigest()
