@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from .base import RESERVED_PREFIX, Storage, validate_key
+from .fsspec import FsspecStorage
+from .gcs import GCSStorage
 from .local import LocalStorage
 from .memory import MemoryStorage
+from .s3 import S3Storage
 
-__all__ = ["RESERVED_PREFIX", "LocalStorage", "MemoryStorage", "Storage", "validate_key"]
+__all__ = [
+    "RESERVED_PREFIX",
+    "FsspecStorage",
+    "GCSStorage",
+    "LocalStorage",
+    "MemoryStorage",
+    "S3Storage",
+    "Storage",
+    "validate_key",
+]

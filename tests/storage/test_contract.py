@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from resultkit.errors import StorageError
-from resultkit.storage import LocalStorage, MemoryStorage, Storage
+from resultkit.storage import (
+    FsspecStorage,
+    GCSStorage,
+    LocalStorage,
+    MemoryStorage,
+    S3Storage,
+    Storage,
+)
 
 BackendFactory = Callable[[], Storage]
 
@@ -22,9 +30,41 @@ def _memory(request: pytest.FixtureRequest) -> Storage:
     return MemoryStorage()
 
 
+def _fsspec_memory(request: pytest.FixtureRequest) -> Storage:
+    return FsspecStorage(f"memory://rk-test-{uuid.uuid4().hex}/store")
+
+
+def _fsspec_file(request: pytest.FixtureRequest) -> Storage:
+    return FsspecStorage("file://" + str(request.getfixturevalue("tmp_path") / "store"))
+
+
+def _s3(request: pytest.FixtureRequest) -> Storage:
+    return S3Storage(
+        request.getfixturevalue("s3_bucket"),
+        "some/prefix",
+        endpoint_url=request.getfixturevalue("s3_endpoint"),
+        skip_instance_cache=True,
+    )
+
+
+def _gcs(request: pytest.FixtureRequest) -> Storage:
+    return GCSStorage(
+        request.getfixturevalue("gcs_bucket"),
+        "some/prefix",
+        token="anon",
+        project="test",
+        endpoint_url=request.getfixturevalue("gcs_endpoint"),
+        skip_instance_cache=True,
+    )
+
+
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {
     "local": _local,
     "memory": _memory,
+    "fsspec-memory": _fsspec_memory,
+    "fsspec-file": _fsspec_file,
+    "s3": _s3,
+    "gcs": _gcs,
 }
 
 

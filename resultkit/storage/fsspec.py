@@ -1,0 +1,344 @@
+"""``FsspecStorage``: any fsspec file system (object stores, ``file://``, ``memory://``...).
+
+Writes are atomic on every kind of file system:
+
+- object stores: one PUT (``pipe_file``) for payloads up to ``single_put_limit``; above
+  it, a multipart/resumable upload through ``fs.open(path, "wb")`` that is completed only
+  when every chunk was written. On error the upload is discarded (aborted), so no
+  partial object ever appears;
+- file systems with rename (``file``, ``sftp``...): a ``.rk-tmp-<uuid>`` file beside the
+  target, then ``mv``;
+- ``memory://``: one ``pipe_file`` of the joined chunks.
+
+Transient faults are retried (see ``retry.py``); other failures raise ``StorageError``.
+The fsspec file system object is built lazily and dropped when pickling, so instances
+travel to worker processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, Any, ClassVar, TypeVar, cast
+
+import fsspec
+from fsspec.core import split_protocol
+
+from ..errors import ConfigurationError, ResultkitError, StorageError
+from .base import RESERVED_PREFIX, Buffer, Storage
+from .retry import RetryPolicy, call_with_retries
+
+__all__ = ["EXTRA_FOR_PROTOCOL", "FsspecStorage", "filesystem_class"]
+
+T = TypeVar("T")
+
+_ONE_TRY = RetryPolicy(attempts=1)
+
+#: Protocols whose backend ships as a resultkit extra.
+EXTRA_FOR_PROTOCOL = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+
+# File systems where a rename within a directory is atomic: write a temp file, then mv.
+_RENAME_PROTOCOLS = frozenset({"file", "local", "sftp", "ssh", "smb", "hdfs", "arrow_hdfs"})
+# Held entirely in this process: joining the chunks costs nothing a PUT would not.
+_IN_PROCESS_PROTOCOLS = frozenset({"memory"})
+# Keys of fsspec's ``info()`` that change when an object is replaced, most specific first.
+_VERSION_FIELDS = ("generation", "ETag", "etag", "VersionId", "ino", "mtime", "LastModified",
+                   "updated", "created", "size")
+
+
+def filesystem_class(protocol: str) -> type[Any]:
+    """The fsspec class for ``protocol``; ``ConfigurationError`` saying what to install.
+
+    >>> filesystem_class("memory").__name__
+    'MemoryFileSystem'
+    """
+    try:
+        return cast(type[Any], fsspec.get_filesystem_class(protocol))
+    except ValueError:
+        known = ", ".join(sorted(p for p in fsspec.available_protocols() if len(p) > 1)[:40])
+        raise ConfigurationError(
+            f"unknown storage protocol {protocol!r}; use a local path or a URL with a known "
+            f"fsspec protocol (s3://, gs://, memory://, file://, ...: {known})"
+        ) from None
+    except ImportError as exc:
+        extra = EXTRA_FOR_PROTOCOL.get(protocol)
+        hint = (
+            f"pip install 'resultkit[{extra}]'"
+            if extra
+            else f"install the fsspec backend for {protocol!r} ({exc})"
+        )
+        raise ConfigurationError(
+            f"storage protocol {protocol!r} needs a package that is not installed: {hint}"
+        ) from None
+
+
+def _strip_slashes(path: str) -> str:
+    return path.rstrip("/") if path.strip("/") else path[:1]
+
+
+class FsspecStorage(Storage):
+    """Storage on any fsspec URL; ``options`` go to the file system's constructor.
+
+    ``env_options`` maps option names to the environment variables to read them from when
+    the file system is built (credentials stay out of saved blocks and pickles)::
+
+        FsspecStorage("sftp://host/results", env_options={"password": "SFTP_PASSWORD"})
+    """
+
+    block_type = "fsspec"
+    #: Payloads up to this size are sent in one PUT; larger ones stream as a multipart upload.
+    single_put_limit: ClassVar[int] = 16 << 20
+    #: Part size of multipart uploads (S3 needs >= 5 MiB).
+    part_size: ClassVar[int] = 8 << 20
+    #: Extra keyword arguments for ``cat_file`` on whole-object reads.
+    _cat_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, url: str, *, env_options: Mapping[str, str] | None = None, **options: Any) -> None:
+        if not isinstance(url, str) or not url:
+            raise ConfigurationError(
+                f"FsspecStorage url must be a non-empty string such as 's3://bucket/prefix', got {url!r}"
+            )
+        protocol, _ = split_protocol(url)
+        self.protocol: str = protocol or "file"
+        self.url = url
+        self.options: dict[str, Any] = dict(options)
+        self.env_options: dict[str, str] = dict(env_options or {})
+        for name, var in self.env_options.items():
+            if not isinstance(var, str) or not var:
+                raise ConfigurationError(
+                    f"env_options[{name!r}] must name an environment variable, got {var!r}"
+                )
+        fs_class = filesystem_class(self.protocol)
+        self.root: str = _strip_slashes(fs_class._strip_protocol(url))
+        if not self.root or (self.root == "/" and self.protocol not in ("memory", "file", "local")):
+            raise ConfigurationError(
+                f"storage URL {url!r} names no bucket or folder; use e.g. '{self.protocol}://bucket/prefix'"
+            )
+        self._fs: Any = None
+        self._fs_lock = threading.Lock()
+
+    # -- identity, pickling, blocks ------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and isinstance(other, FsspecStorage)
+            and (other.url, other.options, other.env_options) == (self.url, self.options, self.env_options)
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.url))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_fs"] = None
+        del state["_fs_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._fs_lock = threading.Lock()
+
+    def describe(self) -> str:
+        return self.url
+
+    def to_block(self) -> dict[str, Any]:
+        return {"url": self.url, "env_options": dict(self.env_options), **self.options}
+
+    # -- the file system -----------------------------------------------------------------
+
+    def _fs_options(self) -> dict[str, Any]:
+        options = dict(self.options)
+        for name, var in self.env_options.items():
+            try:
+                options[name] = os.environ[var]
+            except KeyError:
+                raise ConfigurationError(
+                    f"{self!r} reads option {name!r} from environment variable {var!r}, which is "
+                    f"not set; export {var}=... or save the storage without it"
+                ) from None
+        return options
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec file system, built on first use."""
+        fs = self._fs
+        if fs is None:
+            with self._fs_lock:
+                fs = self._fs
+                if fs is None:
+                    try:
+                        fs = filesystem_class(self.protocol)(**self._fs_options())
+                    except ResultkitError:
+                        raise
+                    except Exception as exc:
+                        raise ConfigurationError(
+                            f"cannot set up {self.describe()} with options {sorted(self.options)}: "
+                            f"{type(exc).__name__}: {exc}"
+                        ) from exc
+                    self._fs = fs
+        return fs
+
+    def path_of(self, key: str) -> str:
+        """The fsspec path (no protocol) that holds ``key``."""
+        return f"{self.root}/{key}" if self.root != "/" else f"/{key}"
+
+    def _call(self, action: str, key: str, fn: Callable[[], T]) -> T:
+        try:
+            return call_with_retries(fn, backend=self.describe(), action=action, key=key)
+        except StorageError as exc:
+            # A folder where an object was expected: there is no object at that key.
+            if isinstance(exc.__cause__, (IsADirectoryError, NotADirectoryError)) and action != "write":
+                raise FileNotFoundError(f"no object at key {key!r} in {self.describe()}") from None
+            raise
+
+    def _info(self, key: str) -> dict[str, Any] | None:
+        """``fs.info`` of a file at ``key``, or None when absent (or a folder)."""
+        path = self.path_of(key)
+        fs = self.fs
+        # Another process may have written or deleted it: never trust a cached listing.
+        fs.invalidate_cache(path)
+        try:
+            info = self._call("stat", key, lambda: fs.info(path))
+        except FileNotFoundError:
+            return None
+        return cast("dict[str, Any]", info) if info.get("type") == "file" else None
+
+    # -- primitives ----------------------------------------------------------------------
+
+    def _read(self, key: str) -> bytes:
+        path, fs = self.path_of(key), self.fs
+        return cast(bytes, self._call("read", key, lambda: fs.cat_file(path, **self._cat_options)))
+
+    def _read_head(self, key: str, size: int) -> bytes:
+        if size <= 0:
+            if not self._exists(key):
+                raise FileNotFoundError(f"no object at key {key!r} in {self.describe()}")
+            return b""
+        path, fs = self.path_of(key), self.fs
+        try:
+            return cast(bytes, self._call("read the head of", key, lambda: fs.cat_file(path, start=0, end=size)))
+        except StorageError:
+            # A ranged GET of an empty object is "416 range not satisfiable" on S3.
+            info = self._info(key)
+            if info is not None and info.get("size") == 0:
+                return b""
+            raise
+
+    def _open_read(self, key: str) -> IO[bytes]:
+        path, fs = self.path_of(key), self.fs
+        return cast("IO[bytes]", self._call("open", key, lambda: fs.open(path, "rb")))
+
+    def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None:
+        if self.protocol in _RENAME_PROTOCOLS:
+            self._write_via_rename(key, chunks)
+        elif self.protocol in _IN_PROCESS_PROTOCOLS:
+            data = b"".join(chunks)
+            path, fs = self.path_of(key), self.fs
+            self._call("write", key, lambda: fs.pipe_file(path, data))
+        else:
+            self._write_object(key, chunks)
+
+    def _write_object(self, key: str, chunks: Iterable[Buffer]) -> None:
+        path, fs = self.path_of(key), self.fs
+        pending = bytearray()
+        iterator = iter(chunks)
+        streaming = False
+        for chunk in iterator:
+            pending += chunk
+            if len(pending) > self.single_put_limit:
+                streaming = True
+                break
+        if streaming:
+            # Not retried as a whole: the chunk iterator can be consumed only once
+            # (the client library retries individual parts).
+            call_with_retries(lambda: self._stream_upload(path, pending, iterator),
+                              backend=self.describe(), action="write", key=key, policy=_ONE_TRY)
+            return
+        body = bytes(pending)
+        pending.clear()
+        self._call("write", key, lambda: fs.pipe_file(path, body))
+
+    def _stream_upload(self, path: str, first: bytearray, rest: Iterator[Buffer]) -> None:
+        """A multipart upload that is completed only if every chunk arrives."""
+        f = self.fs.open(path, "wb", block_size=self.part_size)
+        try:
+            f.write(first)
+            first.clear()
+            for chunk in rest:
+                f.write(chunk)
+        except BaseException:
+            try:
+                f.discard()  # aborts the multipart/resumable upload
+            finally:
+                # Marked closed so neither close() nor the finalizer completes the upload.
+                f.closed = True
+            raise
+        f.close()
+
+    def _write_via_rename(self, key: str, chunks: Iterable[Buffer]) -> None:
+        path, fs = self.path_of(key), self.fs
+        parent = path.rpartition("/")[0] or "/"
+        temp = f"{parent}/{RESERVED_PREFIX}tmp-{uuid.uuid4().hex}"
+
+        def write_temp() -> None:
+            fs.makedirs(parent, exist_ok=True)
+            with fs.open(temp, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+
+        try:
+            # Not retried: the chunk iterator can be consumed only once.
+            call_with_retries(write_temp, backend=self.describe(), action="write", key=key,
+                              policy=_ONE_TRY)
+            self._call("move into place", key, lambda: fs.mv(temp, path))
+        except BaseException:
+            # Best effort: the temp name is reserved, never listed, and `gc` removes leftovers.
+            with contextlib.suppress(Exception):
+                fs.rm_file(temp)
+            raise
+
+    def _exists(self, key: str) -> bool:
+        return self._info(key) is not None
+
+    def _delete(self, key: str) -> bool:
+        if self._info(key) is None:
+            return False
+        path, fs = self.path_of(key), self.fs
+        try:
+            self._call("delete", key, lambda: fs.rm_file(path))
+        except FileNotFoundError:
+            return False  # deleted by someone else in between
+        fs.invalidate_cache(path)
+        return True
+
+    def _list(self, prefix: str) -> Iterator[str]:
+        folder = prefix.rpartition("/")[0]
+        base = self.path_of(folder) if folder else self.root
+        fs = self.fs
+        fs.invalidate_cache(base)
+        try:
+            paths = self._call("list", prefix or "/", lambda: fs.find(base))
+        except FileNotFoundError:
+            return
+        cut = len(self.root.rstrip("/")) + 1
+        for path in paths:
+            key = path[cut:]
+            if key.startswith(prefix) and not any(
+                part.startswith(RESERVED_PREFIX) for part in key.split("/")
+            ):
+                yield key
+
+    def _version(self, key: str) -> str | None:
+        info = self._info(key)
+        if info is None:
+            return None
+        parts = [f"{name}={info[name]}" for name in _VERSION_FIELDS if info.get(name) is not None]
+        return ";".join(parts)
+

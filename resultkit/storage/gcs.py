@@ -1,0 +1,42 @@
+"""``GCSStorage``: key ``K`` at ``gs://bucket/prefix/K``, through gcsfs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .fsspec import FsspecStorage
+from .s3 import bucket_and_prefix
+
+__all__ = ["GCSStorage"]
+
+
+class GCSStorage(FsspecStorage):
+    """Records in a Google Cloud Storage bucket.
+
+    Credentials come from Google's default chain, or from the environment variable named
+    by ``token_env`` (its value is passed to gcsfs as ``token``: a path to a service
+    account file, ``"anon"``, ...); they are never saved in a block.
+
+    >>> GCSStorage("my-bucket", "results", project="my-project")  # doctest: +SKIP
+    """
+
+    block_type = "gcs"
+
+    def __init__(self, bucket: str, prefix: str = "", *, token_env: str | None = None,
+                 **gcsfs_options: Any) -> None:
+        self.bucket, self.prefix = bucket_and_prefix("GCSStorage", bucket, prefix)
+        super().__init__(
+            f"gs://{self.bucket}/{self.prefix}".rstrip("/"),
+            env_options={"token": token_env} if token_env is not None else None,
+            **gcsfs_options,
+        )
+
+    def __repr__(self) -> str:
+        return f"GCSStorage(bucket={self.bucket!r}, prefix={self.prefix!r})"
+
+    def to_block(self) -> dict[str, Any]:
+        block: dict[str, Any] = {"bucket": self.bucket, "prefix": self.prefix}
+        if "token" in self.env_options:
+            block["token_env"] = self.env_options["token"]
+        block.update(self.options)
+        return block
