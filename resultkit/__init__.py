@@ -1,6 +1,14 @@
-"""resultkit: make expensive work happen once."""
+"""resultkit: make expensive work happen once.
+
+>>> from resultkit import task
+>>> from resultkit.cache_policies import INPUTS
+>>> @task(cache_policy=INPUTS)        # doctest: +SKIP
+... def train(data_path: str) -> dict: ...
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from .errors import (
     ConfigurationError,
@@ -13,18 +21,43 @@ from .errors import (
     StorageError,
     TransactionError,
 )
+from .flows import Flow, flow
+from .settings import settings
+from .states import State
+from .tasks import Task, task
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError",
+    "Flow",
     "HashError",
     "LockTimeout",
     "RecordCorruptError",
     "RecordNotFound",
     "ResultkitError",
     "SerializationError",
+    "State",
     "StorageError",
+    "Task",
     "TransactionError",
     "__version__",
+    "flow",
+    "get_transaction",
+    "settings",
+    "task",
+    "transaction",
 ]
+
+for _name in ("Flow", "State", "Task", "flow", "settings", "task"):
+    globals()[_name].__module__ = __name__
+del _name
+
+
+def __getattr__(name: str) -> Any:
+    # The transactions layer is imported on first use, keeping `import resultkit` light.
+    if name in ("transaction", "get_transaction"):
+        from . import transactions
+
+        return getattr(transactions, name)
+    raise AttributeError(f"module 'resultkit' has no attribute {name!r}")

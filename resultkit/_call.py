@@ -1,0 +1,372 @@
+"""One task call: resolve options -> key -> BEGIN (lookup) -> run -> STAGE -> COMMIT -> State.
+
+``Task`` (in ``tasks.py``) owns the options; this module owns what happens per call.
+The steps are separate methods of :class:`TaskCall` so the sync and async faces in
+``tasks.py`` share everything but the body call and the retry sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ._options import TaskOptions
+from .context import get_run_context
+from .errors import ConfigurationError, StorageError
+from .settings import EffectiveSettings, effective_settings, settings_fingerprint
+from .states import State
+from .storage.base import validate_key
+
+if TYPE_CHECKING:
+    from .results import ResultStore
+    from .storage.base import Storage
+
+__all__ = ["CallPlan", "MemoryTier", "TaskCall", "plan_for", "run_with_retries", "run_with_retries_async"]
+
+logger = logging.getLogger("resultkit")
+
+_MEMORY_TIER_SIZE = 256
+
+
+class MemoryTier:
+    """Recent hits kept in memory, re-validated against storage with one cheap ``version`` call."""
+
+    def __init__(self, storage: Storage, size: int = _MEMORY_TIER_SIZE) -> None:
+        self._storage = storage
+        self._size = size
+        self._entries: OrderedDict[str, tuple[Any, float | None, str | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[bool, Any]:
+        """``(True, value)`` if ``key`` is held, unexpired and unchanged in storage."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return False, None
+        value, expires, version = entry
+        # Expiry and a deleted or replaced record must be honoured even from memory.
+        if (expires is not None and time.time() >= expires) or self._storage.version(key) != version:
+            with self._lock:
+                self._entries.pop(key, None)
+            return False, None
+        return True, value
+
+    def put(self, key: str, value: Any, expiration: datetime | None) -> None:
+        """Remember ``value`` for ``key`` as stored now."""
+        version = self._storage.version(key)
+        if version is None:
+            return
+        with self._lock:
+            self._entries[key] = (value, expiration.timestamp() if expiration else None, version)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+@dataclass
+class CallPlan:
+    """What a task's options resolve to under one settings fingerprint (cached per task)."""
+
+    settings: EffectiveSettings
+    persist: bool
+    #: None when the task does not persist or caching is disabled: no storage I/O at all.
+    store: ResultStore | None
+    #: The policy computing keys, or None for "no lookup" (NO_CACHE, not persisting).
+    policy: Any
+    memory: MemoryTier | None
+    storage_label: str
+
+
+def _is_no_cache(policy: Any) -> bool:
+    from .cache_policies.policies import NO_CACHE
+
+    return policy is NO_CACHE or type(policy) is type(NO_CACHE)
+
+
+def plan_for(options: TaskOptions, cache: dict[tuple[Any, ...], CallPlan]) -> CallPlan:
+    """The plan for the current settings; built once per fingerprint and kept in ``cache``."""
+    fingerprint = settings_fingerprint()
+    plan = cache.get(fingerprint)
+    if plan is None:
+        plan = _build_plan(options)
+        if len(cache) > 32:  # settings blocks are usually few; don't grow without bound
+            cache.clear()
+        cache[fingerprint] = plan
+    return plan
+
+
+def _build_plan(options: TaskOptions) -> CallPlan:
+    from .cache_policies.policies import DEFAULT, CacheKeyFnPolicy
+    from .results import ResultStore
+
+    env = effective_settings()
+    if options.persist_result is not None:
+        persist = options.persist_result
+    elif options.implies_persistence():
+        persist = True
+    else:
+        persist = env.persist_result
+    if not persist or env.disable_caching:
+        return CallPlan(env, persist and not env.disable_caching, None, None, None, "")
+    if options.cache_key_fn is not None:
+        policy: Any = CacheKeyFnPolicy(options.cache_key_fn)
+    else:
+        policy = options.cache_policy if options.cache_policy is not None else DEFAULT
+    storage_spec = options.result_storage
+    if storage_spec is None:  # a policy's key_storage counts as the task's own option
+        storage_spec = getattr(policy, "key_storage", None)
+    store = ResultStore(
+        storage_spec if storage_spec is not None else env.result_storage,
+        options.result_serializer if options.result_serializer is not None else env.result_serializer,
+    )
+    storage = store.storage
+    if _is_no_cache(policy) and options.result_storage_key is None:
+        policy = None
+    memory = MemoryTier(storage) if options.cache_result_in_memory else None
+    return CallPlan(env, True, store, policy, memory, storage.describe())
+
+
+class TaskCall:
+    """The state of one call between its steps."""
+
+    def __init__(self, task: Any, plan: CallPlan, inputs: Mapping[str, Any]) -> None:
+        self.task = task
+        self.plan = plan
+        self.inputs = inputs
+        self.call_id = uuid.uuid4().hex
+        self.key: str | None = None
+        self._stack = ExitStack()
+        self._txn: Any = None
+        self._cache_context: Any = None
+
+    # -- key ------------------------------------------------------------------------
+
+    def compute_key(self) -> str | None:
+        """The cache key (also the storage key), or None when this call is not cached."""
+        plan, options = self.plan, self.task.options
+        if plan.store is None:
+            return None
+        if options.result_storage_key is not None:
+            self.key = self._format_storage_key(options.result_storage_key)
+        elif plan.policy is not None:
+            self.key = plan.policy.compute_key(self.cache_context(), self.inputs)
+        return self.key
+
+    def cache_context(self) -> Any:
+        """The ``CacheKeyContext`` policies read for this call."""
+        if self._cache_context is None:
+            from .cache_policies.context import CacheKeyContext
+
+            run = get_run_context()
+            self._cache_context = CacheKeyContext(
+                task_name=self.task.identity,
+                task_source=self.task.source,
+                run_id=run.run_id if run else None,
+                flow_parameters=run.parameters if run else None,
+                call_id=self.call_id,
+            )
+        return self._cache_context
+
+    def key_parts(self) -> dict[str, Any] | None:
+        """The key's parts (for explainable misses), or None."""
+        if self.plan.policy is None or self.task.options.result_storage_key is not None:
+            return None
+        parts: dict[str, Any] | None = self.plan.policy.key_parts(self.cache_context(), self.inputs)
+        return parts
+
+    def _format_storage_key(self, template: str) -> str:
+        run = get_run_context()
+        try:
+            key = template.format(
+                parameters=self.inputs, task_name=self.task.name,
+                flow_name=run.flow_name if run else None,
+                flow_run_id=run.run_id if run else None, task_run_id=self.call_id,
+            )
+        except (KeyError, IndexError, AttributeError) as exc:
+            raise ConfigurationError(
+                f"task {self.task.name!r}: result_storage_key {template!r} cannot be filled for "
+                f"this call ({type(exc).__name__}: {exc}); parameters are {sorted(self.inputs)}"
+            ) from None
+        return validate_key(key)
+
+    # -- BEGIN ----------------------------------------------------------------------
+
+    def begin(self) -> State[Any] | None:
+        """Look the key up; a Cached state on a hit, None when the body must run."""
+        plan = self.plan
+        key = self.compute_key()
+        refresh = self.task.options.refresh_cache
+        if refresh is None:
+            refresh = plan.settings.refresh_cache
+        if key is not None and plan.memory is not None and not refresh:
+            held, value = plan.memory.get(key)
+            if held:
+                self._log_hit(key, "memory")
+                return State("Cached", value=value, cache_key=key, reference=self._reference(key))
+        policy = plan.policy
+        self._txn = self._stack.enter_context(_transaction(
+            key=key if key is not None else (None if plan.store is None else self._random_key()),
+            store=plan.store,
+            isolation_level=getattr(policy, "isolation_level", None) if key is not None else None,
+            lock_manager=getattr(policy, "lock_manager", None) if key is not None else None,
+            overwrite=bool(refresh) or key is None,
+        ))
+        record = getattr(self._txn, "record", None)
+        if key is not None and record is not None and self._txn.is_committed():
+            self._stack.close()
+            self._log_hit(key, plan.storage_label)
+            value = record.result
+            if plan.memory is not None:
+                plan.memory.put(key, value, record.metadata.expiration)
+            return State("Cached", value=value, cache_key=key, reference=self._reference(key))
+        if key is not None and logger.isEnabledFor(logging.INFO):
+            logger.info("cache miss: task %s, key %s, storage %s", self.task.name, key[:12],
+                        plan.storage_label)
+        return None
+
+    def _random_key(self) -> str:
+        # NO_CACHE (or a key function returning None) with persistence: the record is kept
+        # for its reference but never looked up.
+        return f"{self.task.name.replace('/', '_').replace('.', '_')}-{self.call_id}"
+
+    def _log_hit(self, key: str, where: str) -> None:
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("cache hit: task %s, key %s, storage %s", self.task.name, key[:12], where)
+
+    def _reference(self, key: str) -> Any:
+        store = self.plan.store
+        if store is None:
+            return None
+        from .results import ResultReference
+
+        return ResultReference(store.storage, key, store.serializer)
+
+    # -- STAGE and COMMIT -----------------------------------------------------------
+
+    def succeed(self, value: Any) -> State[Any]:
+        """Stage ``value`` with the task's hooks and commit (or hand it to the parent)."""
+        txn, plan = self._txn, self.plan
+        state: State[Any] = State("Completed", value=value, cache_key=self.key)
+
+        def mark_rolled_back(_txn: Any) -> None:
+            state.name = "RolledBack"
+
+        expiration = None
+        if self.task.options.cache_expiration is not None:
+            expiration = datetime.now(timezone.utc) + self.task.options.cache_expiration
+        extra: dict[str, Any] | None = None
+        if plan.store is not None:
+            extra = {"task_name": self.task.identity}
+            parts = self.key_parts()
+            if parts is not None:
+                extra["key_parts"] = parts
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("task %s key %s parts %s", self.task.name, self.key, parts)
+        txn.stage(value, on_commit=list(self.task.commit_hooks),
+                  on_rollback=[mark_rolled_back, *self.task.rollback_hooks],
+                  expiration=expiration, extra=extra)
+        try:
+            self._stack.close()
+        except StorageError as exc:
+            if not exc.has_value:
+                raise StorageError(str(exc), value=value) from exc
+            raise
+        stored_key = txn.key if plan.store is not None else None
+        if stored_key is not None:
+            state.reference = self._reference(stored_key)
+            if self.key is not None and plan.memory is not None and txn.is_committed():
+                plan.memory.put(self.key, value, expiration)
+        return state
+
+    def fail(self, exc: BaseException) -> State[Any]:
+        """Roll this call's transaction back; nothing is written under the key."""
+        self._stack.__exit__(type(exc), exc, exc.__traceback__)
+        return State("Failed", exception=exc, cache_key=self.key)
+
+
+def _transaction(**options: Any) -> Any:
+    try:
+        from .transactions import transaction
+    except ImportError:  # transactions not landed yet: commit directly
+        return _DirectTransaction(**options)
+    return transaction(**options)
+
+
+class _DirectTransaction:
+    """Stand-in for ``resultkit.transactions.transaction`` with the same shape: lookup, stage, write."""
+
+    def __init__(self, key: str | None, store: Any, overwrite: bool, **_: Any) -> None:
+        self.key, self.store, self.overwrite = key, store, overwrite
+        self.record: Any = None
+        self._staged: tuple[Any, ...] | None = None
+        self._committed = False
+
+    def __enter__(self) -> _DirectTransaction:
+        if self.store is not None and self.key is not None and not self.overwrite:
+            self.record = self.store.lookup(self.key)
+            self._committed = self.record is not None
+        return self
+
+    def is_committed(self) -> bool:
+        return self._committed
+
+    def stage(self, value: Any, on_commit: Any = (), on_rollback: Any = (), expiration: Any = None,
+              extra: Any = None) -> None:
+        self._staged = (value, list(on_commit), expiration, extra)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None or self._staged is None:
+            return
+        value, hooks, expiration, extra = self._staged
+        if self.store is not None and self.key is not None:
+            self.store.write(self.key, value, expiration=expiration, extra=extra)
+        self._committed = True
+        for hook in hooks:
+            hook(self)
+
+
+def run_with_retries(task: Any, call: Callable[[], Any]) -> Any:
+    """Call ``call`` up to ``1 + retries`` times, sleeping ``retry_delay_seconds`` between."""
+    from ._options import retry_delay
+
+    options = task.options
+    for attempt in range(options.retries + 1):
+        try:
+            return call()
+        except Exception:
+            if attempt >= options.retries:
+                raise
+            logger.info("task %s failed (attempt %d of %d); retrying", task.name, attempt + 1,
+                        options.retries + 1)
+            delay = retry_delay(options.retry_delay_seconds, attempt)
+            if delay:
+                time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def run_with_retries_async(task: Any, call: Callable[[], Any]) -> Any:
+    """The async face of :func:`run_with_retries`: ``call()`` returns an awaitable."""
+    import asyncio
+
+    from ._options import retry_delay
+
+    options = task.options
+    for attempt in range(options.retries + 1):
+        try:
+            return await call()
+        except Exception:
+            if attempt >= options.retries:
+                raise
+            logger.info("task %s failed (attempt %d of %d); retrying", task.name, attempt + 1,
+                        options.retries + 1)
+            delay = retry_delay(options.retry_delay_seconds, attempt)
+            if delay:
+                await asyncio.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,142 @@
+"""Defaults for a block of code: ``settings()`` blocks, flows, environment, config file.
+
+Precedence, highest first: task option > innermost flow or ``settings`` block >
+environment (``RESULTKIT_*``) > ``[tool.resultkit]`` in ``pyproject.toml`` > built-in.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from . import _env
+from .errors import ConfigurationError
+
+__all__ = ["SETTING_NAMES", "EffectiveSettings", "current_layer", "effective_settings",
+           "pushed_layer", "settings", "settings_fingerprint"]
+
+#: Option names a ``settings()`` block (and a flow) may set.
+SETTING_NAMES = ("result_storage", "result_serializer", "persist_result", "refresh_cache")
+
+# Environment variables that change what a task call resolves to; read on every call
+# (cheap) so a changed environment is honoured without restarting.
+_ENV_NAMES = tuple("RESULTKIT_" + n for n in (
+    "HOME", "DEFAULT_STORAGE", "DEFAULT_SERIALIZER", "PERSIST_BY_DEFAULT",
+    "REFRESH_CACHE", "DISABLE_CACHING", "SIGNING_KEY",
+))
+
+
+class _Layer:
+    """The merged defaults of every open flow and ``settings`` block (innermost wins).
+
+    Hashed by identity: a layer is created once per block, so it keys resolution caches.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = dict(values)
+
+    def __repr__(self) -> str:
+        return f"_Layer({self.values!r})"
+
+
+_EMPTY = _Layer({})
+_current: contextvars.ContextVar[_Layer] = contextvars.ContextVar("resultkit_settings", default=_EMPTY)
+
+
+def _validate(options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    unknown = sorted(set(options) - set(SETTING_NAMES))
+    if unknown:
+        raise ConfigurationError(
+            f"{where} got unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"valid options are {', '.join(SETTING_NAMES)}"
+        )
+    for name in ("persist_result", "refresh_cache"):
+        value = options.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise ConfigurationError(
+                f"{where}: {name} must be True, False or None, got {type(value).__name__} {value!r}"
+            )
+    return {k: v for k, v in options.items() if v is not None}
+
+
+@contextmanager
+def pushed_layer(options: Mapping[str, Any], where: str = "settings()") -> Iterator[None]:
+    """Open a block whose non-None ``options`` override the enclosing block's."""
+    values = _validate(options, where)
+    outer = _current.get()
+    token = _current.set(_Layer({**outer.values, **values}) if values else outer)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def settings(**defaults: Any) -> Iterator[None]:
+    """Give a block of code the same defaults a flow gives its tasks, without a flow.
+
+    >>> with settings(result_storage="/tmp/results", persist_result=True):  # doctest: +SKIP
+    ...     expensive(1)
+    """
+    with pushed_layer(defaults, "settings()"):
+        yield
+
+
+def current_layer() -> _Layer:
+    """The innermost flow or ``settings`` block's merged defaults."""
+    return _current.get()
+
+
+def settings_fingerprint() -> tuple[Any, ...]:
+    """Everything the effective settings depend on; equal fingerprints, equal settings."""
+    environ = os.environ
+    return (_current.get(), os.getcwd(), *[environ.get(name) for name in _ENV_NAMES])
+
+
+@dataclass(frozen=True)
+class EffectiveSettings:
+    """Defaults after merging the block, environment, config file and built-ins."""
+
+    #: A storage spec (instance, path, URL or slug) for ``resolve_storage``.
+    result_storage: Any
+    #: A serializer spec (instance or name) for ``resolve_serializer``.
+    result_serializer: Any
+    persist_result: bool
+    refresh_cache: bool
+    disable_caching: bool
+
+
+def effective_settings() -> EffectiveSettings:
+    """The defaults in force here (cached per fingerprint)."""
+    return _resolve(settings_fingerprint())
+
+
+@lru_cache(maxsize=64)
+def _resolve(fingerprint: tuple[Any, ...]) -> EffectiveSettings:
+    block = fingerprint[0].values
+    storage = block.get("result_storage")
+    if storage is None:
+        storage = _env.env_setting("default_storage") or (_env.resultkit_home() / "storage")
+    serializer = block.get("result_serializer")
+    if serializer is None:
+        serializer = _env.env_setting("default_serializer") or "pickle"
+    persist = block.get("persist_result")
+    if persist is None:
+        persist = _env.env_bool("persist_by_default", False)
+    refresh = block.get("refresh_cache")
+    if refresh is None:
+        refresh = _env.env_bool("refresh_cache", False)
+    return EffectiveSettings(
+        result_storage=storage,
+        result_serializer=serializer,
+        persist_result=persist,
+        refresh_cache=refresh,
+        disable_caching=_env.env_bool("disable_caching", False),
+    )
