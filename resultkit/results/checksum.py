@@ -1,0 +1,66 @@
+"""Payload checksums, written as ``"<algorithm>:<hex>"`` in record headers.
+
+``xxh3_128`` (about 29 GB/s here) detects accidental corruption; ``blake3`` is used
+when signing, because the signature covers only the header and so the payload
+digest in it must resist a deliberate collision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import blake3
+import xxhash
+
+from .._types import Buffer
+from ..errors import RecordCorruptError
+
+__all__ = ["BLAKE3", "XXH3_128", "as_byte_view", "checksum", "verify_checksum"]
+
+XXH3_128 = "xxh3_128"
+BLAKE3 = "blake3"
+
+# Below this, blake3's thread pool costs more than it saves.
+_BLAKE3_THREADS_FROM = 4 << 20
+
+
+def as_byte_view(chunk: Buffer) -> memoryview:
+    """``chunk`` as a flat unsigned-byte memoryview, without copying."""
+    view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)
+    # Pickle-5 and numpy buffers may be typed or multi-dimensional; hashers want bytes.
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def _hasher(algorithm: str, total_size: int) -> Any:
+    if algorithm == XXH3_128:
+        return xxhash.xxh3_128()
+    if algorithm == BLAKE3:
+        if total_size >= _BLAKE3_THREADS_FROM:
+            return blake3.blake3(max_threads=blake3.blake3.AUTO)
+        return blake3.blake3()
+    raise RecordCorruptError(
+        f"record names an unknown payload hash algorithm {algorithm!r}; known: {XXH3_128}, {BLAKE3}"
+    )
+
+
+def checksum(chunks: Iterable[memoryview], algorithm: str, total_size: int) -> str:
+    """``"<algorithm>:<hex>"`` over ``chunks`` hashed in order, as if joined (they are not)."""
+    hasher = _hasher(algorithm, total_size)
+    for chunk in chunks:
+        hasher.update(chunk)
+    return f"{algorithm}:{hasher.hexdigest()}"
+
+
+def verify_checksum(payload: Buffer, expected: str, storage_key: str) -> None:
+    """Raise ``RecordCorruptError`` unless ``payload`` hashes to ``expected``."""
+    algorithm, sep, _ = expected.partition(":")
+    if not sep:
+        raise RecordCorruptError(f"record {storage_key!r} has a malformed payload_hash {expected!r}")
+    view = as_byte_view(payload)
+    actual = checksum((view,), algorithm, view.nbytes)
+    if actual != expected:
+        raise RecordCorruptError(
+            f"record {storage_key!r} payload fails its checksum (stored {expected}, computed {actual}); "
+            "it was damaged after writing"
+        )

@@ -1,0 +1,216 @@
+"""Result records: a one-line JSON header, ``\\n``, then the raw payload bytes.
+
+The header says everything a reader needs (serializer config, payload size and
+hash, expiry), so a record can be loaded with no configuration. The exact format
+is documented in ``docs/record-format.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import orjson
+
+from ..errors import ConfigurationError, RecordCorruptError, ResultkitError
+
+if TYPE_CHECKING:
+    from ..storage.base import Storage
+    from .reference import ResultReference
+
+__all__ = [
+    "RECORD_FORMAT",
+    "RECORD_VERSION",
+    "ResultRecord",
+    "ResultRecordMetadata",
+    "decode_header",
+    "encode_header",
+    "format_timestamp",
+    "header_dict",
+    "parse_timestamp",
+]
+
+#: The ``format`` name every record header starts with.
+RECORD_FORMAT = "resultkit-record"
+#: The newest header version this code writes and reads.
+RECORD_VERSION = 1
+
+PYTHON_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
+
+T = TypeVar("T")
+
+_REQUIRED_FIELDS = ("storage_key", "serializer", "created", "payload_size", "payload_hash")
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z`` suffix, e.g. ``2026-11-22T16:34:16.123456Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An aware UTC datetime from :func:`format_timestamp` output (or any ISO 8601 with offset)."""
+    # datetime.fromisoformat only learned "Z" in Python 3.11; we support 3.10.
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no UTC offset")
+    return moment.astimezone(timezone.utc)
+
+
+@dataclass
+class ResultRecordMetadata:
+    """What a record's header says about its payload.
+
+    ``literal`` holds the value of a ``True``/``False``/``None`` record when
+    ``is_literal`` is set; such records have an empty payload.
+    """
+
+    storage_key: str
+    serializer: dict[str, Any]
+    created: datetime
+    payload_size: int
+    payload_hash: str
+    expiration: datetime | None = None
+    resultkit_version: str = ""
+    python_version: str = PYTHON_VERSION
+    is_literal: bool = False
+    literal: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    signature: str | None = None
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        """Whether the record's expiration has passed (a record without one never expires)."""
+        if self.expiration is None:
+            return False
+        return self.expiration <= (now or datetime.now(timezone.utc))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-safe ``metadata`` object of the header (timestamps as ISO strings)."""
+        return {
+            "storage_key": self.storage_key,
+            "serializer": self.serializer,
+            "created": format_timestamp(self.created),
+            "expiration": None if self.expiration is None else format_timestamp(self.expiration),
+            "payload_size": self.payload_size,
+            "payload_hash": self.payload_hash,
+            "resultkit_version": self.resultkit_version,
+            "python_version": self.python_version,
+            "is_literal": self.is_literal,
+            "literal": self.literal,
+            "extra": self.extra,
+            "signature": self.signature,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResultRecordMetadata:
+        """Rebuild from :meth:`to_dict` output; ``RecordCorruptError`` if a field is missing or mistyped."""
+        missing = [name for name in _REQUIRED_FIELDS if name not in data]
+        if missing:
+            raise RecordCorruptError(f"record header lacks the field(s) {missing}")
+        try:
+            expiration = data.get("expiration")
+            literal = data.get("literal")
+            metadata = cls(
+                storage_key=_typed(data, "storage_key", str),
+                serializer=_typed(data, "serializer", dict),
+                created=parse_timestamp(_typed(data, "created", str)),
+                payload_size=_typed(data, "payload_size", int),
+                payload_hash=_typed(data, "payload_hash", str),
+                expiration=None if expiration is None else parse_timestamp(expiration),
+                resultkit_version=str(data.get("resultkit_version", "")),
+                python_version=str(data.get("python_version", "")),
+                is_literal=data.get("is_literal") is True,
+                literal=literal if literal is None or isinstance(literal, bool) else _bad("literal", literal),
+                extra=_typed(data, "extra", dict) if data.get("extra") is not None else {},
+                signature=_typed(data, "signature", str) if data.get("signature") is not None else None,
+            )
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise RecordCorruptError(f"record header has an invalid field: {exc}") from None
+        if metadata.payload_size < 0:
+            raise RecordCorruptError(f"record header has a negative payload_size {metadata.payload_size}")
+        return metadata
+
+
+def _typed(data: dict[str, Any], name: str, kind: type) -> Any:
+    value = data[name]
+    # bool is an int subclass; a payload_size of true is not a size.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"{name} must be {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _bad(name: str, value: object) -> Any:
+    raise TypeError(f"{name} must be true, false or null, got {value!r}")
+
+
+def header_dict(metadata: ResultRecordMetadata) -> dict[str, Any]:
+    """The whole header object: format name, version and metadata."""
+    return {"format": RECORD_FORMAT, "version": RECORD_VERSION, "metadata": metadata.to_dict()}
+
+
+def encode_header(metadata: ResultRecordMetadata) -> bytes:
+    """The header line, newline included: compact UTF-8 JSON with no newline inside."""
+    try:
+        return orjson.dumps(header_dict(metadata), option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError as exc:
+        raise ConfigurationError(
+            f"record metadata for {metadata.storage_key!r} is not JSON-safe ({exc}); "
+            "pass only str/int/float/bool/None, lists and str-keyed dicts in extra"
+        ) from None
+
+
+def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any], ResultRecordMetadata]:
+    """Parse a header line (without or with its newline) into (raw header dict, metadata).
+
+    Raises ``RecordCorruptError`` for anything that is not a header this version can read.
+    """
+    try:
+        header = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise RecordCorruptError(f"record header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise RecordCorruptError(f"record header is a JSON {type(header).__name__}, not an object")
+    if header.get("format") != RECORD_FORMAT:
+        raise RecordCorruptError(
+            f"record header has format {header.get('format')!r}, expected {RECORD_FORMAT!r}; "
+            "this is not a resultkit record"
+        )
+    version = header.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RecordCorruptError(f"record header has an invalid version {version!r}")
+    if version > RECORD_VERSION:
+        raise RecordCorruptError(
+            f"record format version {version} is newer than this resultkit reads ({RECORD_VERSION}); "
+            "upgrade resultkit to read it"
+        )
+    metadata = header.get("metadata")
+    if not isinstance(metadata, dict):
+        raise RecordCorruptError("record header has no 'metadata' object")
+    return header, ResultRecordMetadata.from_dict(metadata)
+
+
+@dataclass
+class ResultRecord(Generic[T]):
+    """A stored value and its metadata.
+
+    ``storage`` is where the record lives (set by :class:`ResultStore`), so
+    :meth:`reference` can make a handle to it.
+    """
+
+    metadata: ResultRecordMetadata
+    result: T
+    storage: Storage | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+    def reference(self) -> ResultReference:
+        """A :class:`ResultReference` to this record, for another process to load."""
+        from .reference import ResultReference
+
+        if self.storage is None:
+            raise ResultkitError(
+                f"record {self.metadata.storage_key!r} does not know its storage; "
+                "use ResultStore.reference(key) or ResultReference(storage, key)"
+            )
+        return ResultReference(self.storage, self.metadata.storage_key, self.metadata.serializer)

@@ -1,0 +1,426 @@
+"""``ResultStore``: write, read and look up result records in a storage.
+
+A cache hit (:meth:`ResultStore.lookup`) costs one small storage read for records
+up to 64 KiB; larger records add one streamed read into a single preallocated
+buffer, so the payload is never copied again before it is deserialized.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from importlib import metadata as _importlib_metadata
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from .._env import env_setting, resultkit_home
+from .._types import Buffer
+from ..errors import (
+    ConfigurationError,
+    RecordCorruptError,
+    RecordNotFound,
+    ResultkitError,
+    SerializationError,
+    StorageError,
+)
+from ..serializers.base import Serializer, resolve_serializer
+from ..storage.base import Storage, validate_key
+from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
+from .literal import ResultLiteral
+from .record import (
+    ResultRecord,
+    ResultRecordMetadata,
+    decode_header,
+    encode_header,
+    header_dict,
+)
+from .reference import ResultReference
+from .signing import resolve_signing_key, sign_header, verify_header
+
+__all__ = ["ResultStore", "resolve_storage_value"]
+
+logger = logging.getLogger("resultkit")
+
+# One read of this size returns most records whole (header + payload).
+_FIRST_READ_SIZE = 64 * 1024
+# exists()/metadata() need only the header, which is usually a few hundred bytes.
+_HEADER_READ_SIZE = 4096
+_MAX_HEADER_SIZE = 1 << 20
+# A record replaced between the header read and the payload stream is read again.
+_REPLACED_RETRIES = 3
+
+try:
+    _RESULTKIT_VERSION = _importlib_metadata.version("resultkit")
+except _importlib_metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+    _RESULTKIT_VERSION = "0+unknown"
+
+
+class _RecordReplaced(Exception):
+    """The record changed between two reads of one load; the load is retried."""
+
+
+def resolve_storage_value(storage: Storage | str | os.PathLike[str] | None) -> Storage:
+    """A ``Storage`` from what users may pass, or the default (``$RESULTKIT_HOME/storage``)."""
+    if storage is None:
+        configured = env_setting("default_storage")
+        if not configured:
+            from ..storage.local import LocalStorage
+
+            return LocalStorage(resultkit_home() / "storage")
+        storage = configured
+    if isinstance(storage, Storage):
+        return storage
+    try:
+        from ..storage.resolve import resolve_storage  # type: ignore[import-not-found]
+    except ImportError:  # resolve.py not landed yet: paths only
+        if isinstance(storage, (str, Path)) and "://" not in str(storage):
+            from ..storage.local import LocalStorage
+
+            return LocalStorage(storage)
+        raise ConfigurationError(
+            f"storage must be a Storage instance or a local path, got {storage!r}"
+        ) from None
+    resolved: Storage = resolve_storage(storage)
+    return resolved
+
+
+def _expiration_moment(expiration: datetime | timedelta | None) -> datetime | None:
+    if expiration is None:
+        return None
+    if isinstance(expiration, timedelta):
+        return datetime.now(timezone.utc) + expiration
+    if isinstance(expiration, datetime):
+        if expiration.tzinfo is None:
+            raise ConfigurationError(
+                f"expiration {expiration!r} is a naive datetime; pass an aware one "
+                "(e.g. datetime.now(timezone.utc) + timedelta(days=1)) or a timedelta"
+            )
+        return expiration.astimezone(timezone.utc)
+    raise ConfigurationError(
+        f"expiration must be a datetime, a timedelta or None, got {type(expiration).__name__} "
+        f"{expiration!r}"
+    )
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    parts: list[bytes] = []
+    remaining = size
+    while remaining > 0:
+        part = stream.read(remaining)
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
+
+
+def _read_into(stream: IO[bytes], view: memoryview) -> int:
+    """Fill ``view`` from ``stream``; returns how many bytes arrived (less at end of stream)."""
+    filled, total = 0, len(view)
+    readinto = getattr(stream, "readinto", None)
+    while filled < total:
+        if readinto is not None:
+            count = readinto(view[filled:])
+        else:  # streams without readinto: one bounded copy per read
+            part = stream.read(min(total - filled, 8 << 20))
+            count = len(part)
+            view[filled : filled + count] = part
+        if not count:
+            break
+        filled += count
+    return filled
+
+
+class ResultStore:
+    """Result records in a storage: self-describing, checksummed, optionally signed.
+
+    >>> store = ResultStore("/tmp/results")               # doctest: +SKIP
+    >>> store.write("answer", {"x": 42}).result
+    {'x': 42}
+    >>> store.lookup("answer").result                      # doctest: +SKIP
+    {'x': 42}
+    """
+
+    def __init__(
+        self,
+        storage: Storage | str | os.PathLike[str] | None = None,
+        serializer: Serializer | str | None = None,
+        lock_manager: Any = None,
+        signing_key: str | bytes | None = None,
+    ) -> None:
+        self.storage: Storage = resolve_storage_value(storage)
+        self.serializer: Serializer = resolve_serializer(
+            serializer, default=str(env_setting("default_serializer") or "pickle")
+        )
+        self.lock_manager = lock_manager
+        self._signing_key = resolve_signing_key(signing_key)
+        self._init_caches()
+
+    def _init_caches(self) -> None:
+        self._serializer_config = self.serializer.to_config()
+        self._serializers: dict[bytes, Serializer] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_serializers"]  # rebuilt on demand in the receiving process
+        try:
+            pickle.dumps(self.serializer)
+        except Exception:
+            # A serializer holding an unpicklable handle (e.g. a module) travels as its
+            # config, which rebuilds it in the receiving process.
+            state["serializer"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.serializer is None:
+            self.serializer = Serializer.from_config(self._serializer_config)
+        self._serializers = {}
+
+    def __repr__(self) -> str:
+        signed = ", signed" if self._signing_key else ""
+        return f"ResultStore({self.storage!r}, {self.serializer!r}{signed})"
+
+    @property
+    def signing(self) -> bool:
+        """Whether this store signs what it writes and refuses unsigned records."""
+        return self._signing_key is not None
+
+    # -- writing -------------------------------------------------------------------
+
+    def write(
+        self,
+        key: str,
+        value: Any,
+        expiration: datetime | timedelta | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ResultRecord[Any]:
+        """Persist ``value`` at ``key`` atomically and return its record.
+
+        ``expiration`` is an aware datetime or a timedelta from now; ``extra`` is a
+        JSON-safe dict kept in the header (task name, cache key parts).
+        """
+        validate_key(key)
+        expires = _expiration_moment(expiration)
+        if extra is not None and not isinstance(extra, Mapping):
+            raise ConfigurationError(
+                f"extra must be a dict of JSON-safe values, got {type(extra).__name__} {extra!r}"
+            )
+        is_literal = ResultLiteral.supports(value)
+        chunks: Sequence[Buffer] = () if is_literal else self.serializer.dumps_chunks(value)
+        views = [as_byte_view(chunk) for chunk in chunks]
+        payload_size = sum(view.nbytes for view in views)
+        algorithm = BLAKE3 if self._signing_key else XXH3_128
+        metadata = ResultRecordMetadata(
+            storage_key=key,
+            serializer=self._serializer_config,
+            created=datetime.now(timezone.utc),
+            expiration=expires,
+            payload_size=payload_size,
+            payload_hash=checksum(views, algorithm, payload_size),
+            resultkit_version=_RESULTKIT_VERSION,
+            is_literal=is_literal,
+            literal=value if is_literal else None,
+            extra=dict(extra) if extra else {},
+        )
+        if self._signing_key is not None:
+            metadata.signature = sign_header(header_dict(metadata), self._signing_key)
+        header = encode_header(metadata)
+        # Header and payload chunks go to storage as they are: no join, no extra copy.
+        self.storage.write(key, [header, *views])
+        return ResultRecord(metadata, value, storage=self.storage)
+
+    # -- reading -------------------------------------------------------------------
+
+    def read(self, key: str) -> ResultRecord[Any]:
+        """The record at ``key``, verified; ``RecordNotFound`` if absent or expired.
+
+        Raises ``RecordCorruptError`` for a damaged, truncated or wrongly signed
+        record, and ``SerializationError`` if its payload cannot be deserialized.
+        """
+        validate_key(key)
+        try:
+            record = self._load(key)
+        except FileNotFoundError:
+            raise RecordNotFound(f"no record at key {key!r} in {self.storage.describe()}") from None
+        if record is None:
+            raise RecordNotFound(f"the record at key {key!r} in {self.storage.describe()} has expired")
+        return record
+
+    def lookup(self, key: str) -> ResultRecord[Any] | None:
+        """The record at ``key``, or None when it is absent, expired or unusable (with a warning).
+
+        This is the cache-hit path: one storage read for records up to 64 KiB. A
+        corrupt record or a storage fault is logged as a WARNING on the ``resultkit``
+        logger and counts as a miss, so the caller recomputes and overwrites it.
+        """
+        validate_key(key)
+        try:
+            return self._load(key)
+        except FileNotFoundError:
+            return None
+        except (RecordCorruptError, SerializationError) as exc:
+            logger.warning("record %r in %s is unusable, treating it as a miss: %s",
+                           key, self.storage.describe(), exc)
+        except (StorageError, OSError) as exc:
+            logger.warning("could not read record %r from %s, treating it as a miss: %s: %s",
+                           key, self.storage.describe(), type(exc).__name__, exc)
+        return None
+
+    def exists(self, key: str) -> bool:
+        """Whether an unexpired, readable record is at ``key``; reads only the header.
+
+        A record with a corrupt header (or unsigned, on a signing store) does not exist.
+        """
+        validate_key(key)
+        try:
+            _, metadata = self._read_header(key)
+        except FileNotFoundError:
+            return False
+        except RecordCorruptError as exc:
+            logger.warning("record %r in %s has an unusable header: %s", key, self.storage.describe(), exc)
+            return False
+        return not metadata.is_expired()
+
+    def metadata(self, key: str) -> ResultRecordMetadata:
+        """The header of the record at ``key``, without reading its payload."""
+        validate_key(key)
+        try:
+            _, metadata = self._read_header(key)
+        except FileNotFoundError:
+            raise RecordNotFound(f"no record at key {key!r} in {self.storage.describe()}") from None
+        if metadata.is_expired():
+            raise RecordNotFound(f"the record at key {key!r} in {self.storage.describe()} has expired")
+        return metadata
+
+    def delete(self, key: str) -> bool:
+        """Delete the record at ``key``; True if one was there."""
+        return self.storage.delete(key)
+
+    def list(self, prefix: str = "", include_expired: bool = False) -> Iterator[str]:
+        """Keys of the records below ``prefix``.
+
+        By default each record's header is read and expired or unreadable records are
+        skipped (expired is missing everywhere); ``include_expired=True`` lists every
+        stored key without reading anything but the listing.
+        """
+        keys = self.storage.list(prefix)
+        if include_expired:
+            return keys
+        return (key for key in keys if self.exists(key))
+
+    def reference(self, key: str) -> ResultReference:
+        """A :class:`ResultReference` to the record at ``key`` in this store's storage."""
+        return ResultReference(self.storage, validate_key(key), self.serializer)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _parse(self, key: str, head: bytes, requested: int) -> tuple[int, ResultRecordMetadata, bytes, int]:
+        """(header length with newline, metadata, head, bytes requested) from a read of the record's start.
+
+        ``len(head) < requested`` means ``head`` is the whole record.
+        """
+        while True:
+            newline = head.find(b"\n")
+            if newline >= 0:
+                break
+            if not head:
+                raise RecordCorruptError(f"record {key!r} is empty")
+            if len(head) < requested:
+                raise RecordCorruptError(f"record {key!r} has no header line (truncated or not a record)")
+            if requested >= _MAX_HEADER_SIZE:
+                raise RecordCorruptError(f"record {key!r} has no header line in its first {requested} bytes")
+            requested = min(requested * 16, _MAX_HEADER_SIZE)
+            head = self.storage.read_head(key, requested)
+        header, metadata = decode_header(memoryview(head)[:newline])
+        if self._signing_key is not None:
+            verify_header(header, self._signing_key, key)
+            if metadata.storage_key != key:
+                # A signed record copied to another key must not answer for that key.
+                raise RecordCorruptError(
+                    f"record at {key!r} was signed for key {metadata.storage_key!r}; refusing it"
+                )
+            if not metadata.payload_hash.startswith(BLAKE3 + ":"):
+                raise RecordCorruptError(f"signed record {key!r} must carry a blake3 payload hash")
+        return newline + 1, metadata, head, requested
+
+    def _read_header(self, key: str) -> tuple[int, ResultRecordMetadata]:
+        header_size, metadata, _, _ = self._parse(key, self.storage.read_head(key, _HEADER_READ_SIZE),
+                                               _HEADER_READ_SIZE)
+        return header_size, metadata
+
+    def _load(self, key: str) -> ResultRecord[Any] | None:
+        """The verified record at ``key``; None if expired; ``FileNotFoundError`` if absent."""
+        for _ in range(_REPLACED_RETRIES):
+            try:
+                return self._load_once(key)
+            except _RecordReplaced:
+                continue
+        raise StorageError(
+            f"record {key!r} in {self.storage.describe()} kept being replaced while it was read; "
+            "retry, or serialize writers with a SERIALIZABLE transaction"
+        )
+
+    def _load_once(self, key: str) -> ResultRecord[Any] | None:
+        head = self.storage.read_head(key, _FIRST_READ_SIZE)
+        header_size, metadata, head, requested = self._parse(key, head, _FIRST_READ_SIZE)
+        if metadata.is_expired():
+            return None
+        end = header_size + metadata.payload_size
+        payload: Buffer
+        if len(head) >= end:
+            if len(head) > end:
+                raise RecordCorruptError(
+                    f"record {key!r} is longer than its header says ({len(head)} > {end} bytes)"
+                )
+            payload = memoryview(head)[header_size:end]
+        elif len(head) < requested:
+            raise RecordCorruptError(
+                f"record {key!r} is truncated: {len(head)} of {end} bytes present"
+            )
+        else:
+            payload = self._read_payload(key, head[:header_size], metadata.payload_size)
+        verify_checksum(payload, metadata.payload_hash, key)
+        if metadata.is_literal:
+            if metadata.payload_size:
+                raise RecordCorruptError(f"literal record {key!r} has a non-empty payload")
+            return ResultRecord(metadata, metadata.literal, storage=self.storage)
+        value = self._serializer_for(metadata.serializer).loads(payload)
+        return ResultRecord(metadata, value, storage=self.storage)
+
+    def _read_payload(self, key: str, header: bytes, payload_size: int) -> bytearray:
+        """Stream a large payload into one buffer (no further copies before ``loads``)."""
+        with self.storage.open_read(key) as stream:
+            if _read_exactly(stream, len(header)) != header:
+                raise _RecordReplaced
+            buffer = bytearray(payload_size)
+            received = _read_into(stream, memoryview(buffer))
+            if received < payload_size:
+                raise RecordCorruptError(
+                    f"record {key!r} is truncated: payload has {received} of {payload_size} bytes"
+                )
+            if stream.read(1):
+                raise RecordCorruptError(f"record {key!r} is longer than its header says")
+        return buffer
+
+    def _serializer_for(self, config: dict[str, Any]) -> Serializer:
+        if config == self._serializer_config:
+            return self.serializer
+        cache_key = orjson.dumps(config, option=orjson.OPT_SORT_KEYS)
+        serializer = self._serializers.get(cache_key)
+        if serializer is None:
+            try:
+                serializer = Serializer.from_config(config)
+            except ResultkitError:
+                raise
+            except Exception as exc:  # a broken third-party serializer class
+                raise SerializationError(
+                    f"cannot build serializer {config!r} named by the record: {exc}"
+                ) from exc
+            self._serializers[cache_key] = serializer
+        return serializer

@@ -1,0 +1,85 @@
+"""Fixtures for the results tests: a ResultStore on every storage backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from resultkit.results import ResultStore
+from resultkit.storage import LocalStorage, MemoryStorage, Storage
+
+StorageFactory = Callable[[], Storage]
+
+
+def _local(request: pytest.FixtureRequest) -> Storage:
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    return LocalStorage(tmp_path / "records")
+
+
+def _memory(request: pytest.FixtureRequest) -> Storage:
+    return MemoryStorage()
+
+
+def _s3(request: pytest.FixtureRequest) -> Storage:
+    from resultkit.storage.s3 import S3Storage
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = request.getfixturevalue("s3_bucket")
+    return S3Storage(bucket, prefix="results", endpoint_url=endpoint, skip_instance_cache=True)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {
+    "local": _local,
+    "memory": _memory,
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def storage(request: pytest.FixtureRequest) -> Storage:
+    """A fresh, empty storage of each backend kind."""
+    return BACKENDS[request.param](request)
+
+
+@pytest.fixture
+def store(storage: Storage) -> ResultStore:
+    """A pickle ResultStore on each backend."""
+    return ResultStore(storage)
+
+
+@pytest.fixture
+def local_storage(tmp_path: Path) -> LocalStorage:
+    return LocalStorage(tmp_path / "records")
+
+
+class CountingLocalStorage(LocalStorage):
+    """A real LocalStorage that counts calls to each primitive (to check read budgets)."""
+
+    def __init__(self, basepath: Any) -> None:
+        super().__init__(basepath)
+        self.calls: list[tuple[str, Any]] = []
+        self.chunks: list[Any] = []  # the chunks of the last write, as storage received them
+
+    def _read(self, key: str) -> bytes:
+        self.calls.append(("read", None))
+        return super()._read(key)
+
+    def _read_head(self, key: str, size: int) -> bytes:
+        self.calls.append(("read_head", size))
+        return super()._read_head(key, size)
+
+    def _open_read(self, key: str) -> IO[bytes]:
+        self.calls.append(("open_read", None))
+        return super()._open_read(key)
+
+    def _write_chunks(self, key: str, chunks: Iterable[Any]) -> None:
+        self.chunks = list(chunks)
+        self.calls.append(("write", len(self.chunks)))
+        super()._write_chunks(key, self.chunks)
+
+
+@pytest.fixture
+def counting_storage(tmp_path: Path) -> Iterator[CountingLocalStorage]:
+    yield CountingLocalStorage(tmp_path / "counted")
