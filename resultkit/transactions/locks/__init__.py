@@ -1,0 +1,51 @@
+"""Lock managers: leased locks on keys for SERIALIZABLE transactions."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from .base import DEFAULT_HOLD_TIMEOUT, LockManager
+from .file import FileLockManager
+from .memory import MemoryLockManager, default_memory_lock_manager
+from .redis import RedisLockManager
+
+__all__ = [
+    "DEFAULT_HOLD_TIMEOUT",
+    "FileLockManager",
+    "LockManager",
+    "MemoryLockManager",
+    "RedisLockManager",
+    "default_lock_manager",
+]
+
+#: Name of the folder beside local storage's records that holds its lock files.
+LOCKS_FOLDER = ".rk-locks"
+
+_file_managers: dict[Path, FileLockManager] = {}
+_file_managers_guard = threading.Lock()
+
+
+def default_lock_manager(store: Any) -> LockManager | None:
+    """The lock manager that needs no configuration for ``store``'s storage, or None.
+
+    Local storage gets a ``FileLockManager`` in ``basepath/.rk-locks``; in-process
+    memory storage gets the process's ``MemoryLockManager``; remote storage gets
+    None (configure one, e.g. ``RedisLockManager(url)``).
+    """
+    storage = getattr(store, "storage", None)
+    if storage is None:
+        return None
+    from ...storage import LocalStorage, MemoryStorage
+
+    if isinstance(storage, LocalStorage):
+        directory = Path(storage.basepath) / LOCKS_FOLDER
+        with _file_managers_guard:
+            manager = _file_managers.get(directory)
+            if manager is None:
+                manager = _file_managers[directory] = FileLockManager(directory)
+        return manager
+    if isinstance(storage, MemoryStorage):
+        return default_memory_lock_manager()
+    return None

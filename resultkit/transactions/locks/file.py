@@ -1,0 +1,184 @@
+"""``FileLockManager``: leased locks for processes sharing a file system.
+
+Each key has a lock file named by the SHA-256 of the full key (so distinct keys
+never share one) holding JSON: key, holder, host, pid, process start time and
+the lease's expiry. A lock whose lease ran out, or whose process is gone on this
+host, is reclaimed. Every change to a lock file (take, reclaim, extend, release)
+happens inside a short ``filelock`` critical section on a sibling guard file, so
+two reclaimers can never both win; the guard is an OS lock the kernel drops when
+its process dies, so it cannot go stale itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from .base import DEFAULT_HOLD_TIMEOUT, backoff_delays, check_lock_args, not_held_error
+
+__all__ = ["FileLockManager"]
+
+_HOST = socket.gethostname()
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux), to tell a reused pid from the original."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # fields[0] is the state (field 3 of stat); a zombie has exited but is not yet reaped.
+    return None if fields[0] == b"Z" else fields[19].decode()
+
+
+def _process_alive(pid: int, started: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    if not Path("/proc/self/stat").exists():  # no procfs: trust kill(0)
+        return True
+    now_started = _process_start(pid)
+    return now_started is not None and (started is None or now_started == started)
+
+
+_OWN_START = _process_start(os.getpid())
+
+
+class FileLockManager:
+    """Locks shared by processes on one machine or a shared file system.
+
+    >>> locks = FileLockManager("/tmp/my-locks")           # doctest: +SKIP
+    >>> locks.acquire_lock("results/abc", holder="worker-1", acquire_timeout=5)
+    True
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def __repr__(self) -> str:
+        return f"FileLockManager({str(self.directory)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FileLockManager) and other.directory == self.directory
+
+    def __hash__(self) -> int:
+        return hash((FileLockManager, self.directory))
+
+    # -- files ------------------------------------------------------------------------
+
+    def _lock_path(self, key: str) -> Path:
+        return self.directory / (hashlib.sha256(key.encode()).hexdigest() + ".lock")
+
+    def _guard(self, lock_path: Path) -> FileLock:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(lock_path.with_suffix(".guard")))
+
+    @staticmethod
+    def _read(lock_path: Path) -> dict[str, Any] | None:
+        """The live lease in ``lock_path``, or None if absent, expired, dead or unreadable."""
+        try:
+            lease = json.loads(lock_path.read_bytes())
+            expired = lease["expires"] <= time.time()
+            dead = lease["host"] == _HOST and not _process_alive(lease["pid"], lease.get("started"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable (e.g. torn by a power cut): nobody can be holding it
+        return None if expired or dead else lease  # type: ignore[no-any-return]
+
+    def _write(self, key: str, lock_path: Path, holder: str, hold_timeout: float) -> None:
+        lease = {
+            "key": key, "holder": holder, "host": _HOST, "pid": os.getpid(),
+            "started": _OWN_START, "expires": time.time() + hold_timeout,
+        }
+        tmp = lock_path.with_name(f".{lock_path.stem}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(lease))
+        os.replace(tmp, lock_path)  # readers see the old or the new lease, never a torn one
+
+    # -- protocol -----------------------------------------------------------------------
+
+    def _try_acquire(self, key: str, holder: str, hold_timeout: float) -> bool:
+        lock_path = self._lock_path(key)
+        lease = self._read(lock_path)
+        if lease is not None and lease["holder"] != holder:
+            return False  # cheap check without the guard; re-checked inside it
+        with self._guard(lock_path):
+            lease = self._read(lock_path)
+            if lease is not None and lease["holder"] != holder:
+                return False
+            self._write(key, lock_path, holder, hold_timeout)
+            return True
+
+    def acquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        """Take the lock on ``key`` for ``holder``; False if not free within ``acquire_timeout``."""
+        check_lock_args(key, holder, acquire_timeout, hold_timeout)
+        hold = DEFAULT_HOLD_TIMEOUT if hold_timeout is None else hold_timeout
+        if self._try_acquire(key, holder, hold):
+            return True
+        for delay in backoff_delays(acquire_timeout):
+            time.sleep(delay)  # polling: another process holds it and files cannot notify
+            if self._try_acquire(key, holder, hold):
+                return True
+        return False
+
+    def release_lock(self, key: str, holder: str) -> None:
+        """Release ``holder``'s lock on ``key``; raises ``TransactionError`` if not held by it."""
+        check_lock_args(key, holder)
+        lock_path = self._lock_path(key)
+        with self._guard(lock_path):
+            lease = self._read(lock_path)
+            if lease is None or lease["holder"] != holder:
+                raise not_held_error(key, holder, lease["holder"] if lease else None)
+            lock_path.unlink()
+
+    def extend_lock(self, key: str, holder: str, hold_timeout: float) -> bool:
+        """Renew ``holder``'s lease on ``key`` for ``hold_timeout`` seconds; False if not held."""
+        check_lock_args(key, holder, hold_timeout)
+        lock_path = self._lock_path(key)
+        with self._guard(lock_path):
+            lease = self._read(lock_path)
+            if lease is None or lease["holder"] != holder:
+                return False
+            self._write(key, lock_path, holder, hold_timeout)
+            return True
+
+    def lock_holder(self, key: str) -> str | None:
+        """The holder of the live lock on ``key``, or None."""
+        lease = self._read(self._lock_path(key))
+        return None if lease is None else str(lease["holder"])
+
+    def is_locked(self, key: str) -> bool:
+        """Whether someone holds a live lock on ``key``."""
+        return self.lock_holder(key) is not None
+
+    def is_lock_holder(self, key: str, holder: str) -> bool:
+        """Whether ``holder`` holds a live lock on ``key``."""
+        return self.lock_holder(key) == holder
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        """Wait until ``key`` is unlocked; False if still locked after ``timeout`` seconds."""
+        if not self.is_locked(key):
+            return True
+        for delay in backoff_delays(timeout):
+            time.sleep(delay)  # polling, as in acquire_lock
+            if not self.is_locked(key):
+                return True
+        return False

@@ -1,0 +1,40 @@
+"""The enums that describe a transaction: its state, isolation level and commit mode."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["CommitMode", "IsolationLevel", "TransactionState"]
+
+
+class TransactionState(str, enum.Enum):
+    """Where a transaction is in its lifecycle."""
+
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    STAGED = "STAGED"
+    COMMITTED = "COMMITTED"
+    ROLLED_BACK = "ROLLED_BACK"
+
+
+class IsolationLevel(str, enum.Enum):
+    """How concurrent transactions on one key see each other.
+
+    ``READ_COMMITTED`` takes no lock (the last whole write wins); ``SERIALIZABLE``
+    holds the key's lock from BEGIN to the end of COMMIT or ROLLBACK.
+    """
+
+    READ_COMMITTED = "READ_COMMITTED"
+    SERIALIZABLE = "SERIALIZABLE"
+
+
+class CommitMode(str, enum.Enum):
+    """When staged records are written.
+
+    ``EAGER`` at the end of the block, ``LAZY`` by the parent (or at the end of the
+    block when there is none), ``OFF`` only when ``txn.commit()`` is called.
+    """
+
+    EAGER = "EAGER"
+    LAZY = "LAZY"
+    OFF = "OFF"
