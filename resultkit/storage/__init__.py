@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .base import RESERVED_PREFIX, Storage, validate_key
+from .blocks import delete_block, list_blocks, load_storage, save_block
 from .fsspec import FsspecStorage
 from .gcs import GCSStorage
 from .local import LocalStorage
 from .memory import MemoryStorage
+from .resolve import resolve_storage
 from .s3 import S3Storage
 
 __all__ = [
@@ -17,5 +19,10 @@ __all__ = [
     "MemoryStorage",
     "S3Storage",
     "Storage",
+    "delete_block",
+    "list_blocks",
+    "load_storage",
+    "resolve_storage",
+    "save_block",
     "validate_key",
 ]

@@ -161,7 +161,15 @@ def save_block(storage: Storage, name: str, overwrite: bool = False) -> str:
             )
         blocks.setdefault(block_type, {})[name] = safe
         _write_blocks(path, blocks)
+    _forget_resolutions()
     return slug
+
+
+def _forget_resolutions() -> None:
+    # resolve.py imports this module; imported here to keep the import graph acyclic.
+    from .resolve import clear_resolve_cache
+
+    clear_resolve_cache()
 
 
 def _split_slug(slug: object) -> tuple[str, str]:
@@ -217,3 +225,4 @@ def delete_block(slug: str) -> None:
             raise _unknown(slug, blocks)
         del blocks[block_type][name]
         _write_blocks(path, blocks)
+    _forget_resolutions()

@@ -1,0 +1,138 @@
+"""``resolve_storage``: turn what users pass (instance, path, URL, slug) into a ``Storage``.
+
+- a ``Storage`` instance is returned as is;
+- a plain path or ``os.PathLike``, or a ``file://`` URL -> ``LocalStorage``;
+- ``s3://bucket/prefix`` (or ``s3a://``) -> ``S3Storage``; ``gs://`` / ``gcs://`` -> ``GCSStorage``;
+- ``memory://name`` -> ``FsspecStorage`` on fsspec's process-wide memory file system, so two
+  resolutions of the same URL see the same objects (``MemoryStorage()`` is private to its
+  instance);
+- any other registered fsspec protocol -> ``FsspecStorage``;
+- ``"<type>/<name>"`` (``"s3/prod"``) that is not an existing path -> the saved block.
+
+String resolutions are cached: the task hit path calls this on every call.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from ..errors import ConfigurationError
+from .base import Storage
+from .blocks import BLOCK_CLASSES, blocks_file, list_blocks, load_storage
+from .fsspec import FsspecStorage
+from .gcs import GCSStorage
+from .local import LocalStorage
+from .s3 import S3Storage
+
+__all__ = ["clear_resolve_cache", "resolve_storage"]
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\Z")
+_SLUG = re.compile(r"([a-z0-9_]+)/([A-Za-z0-9][A-Za-z0-9_.-]*)\Z")
+_CACHE_LIMIT = 256
+_cache: dict[tuple[Any, ...], Storage] = {}
+_cache_lock = threading.Lock()
+
+
+def clear_resolve_cache() -> None:
+    """Forget cached string resolutions (e.g. after editing saved blocks by hand)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _from_url(url: str) -> Storage:
+    scheme, _, rest = url.partition("://")
+    if not _SCHEME.match(scheme) or len(scheme) < 2:
+        raise ConfigurationError(
+            f"storage URL {url!r} has a malformed scheme {scheme!r}; use e.g. 's3://bucket/prefix'"
+        )
+    protocol = scheme.lower()
+    if protocol in ("file", "local"):
+        if not rest:
+            raise ConfigurationError(f"storage URL {url!r} names no folder; use e.g. 'file:///data/results'")
+        return LocalStorage(rest)
+    if protocol in ("s3", "s3a", "gs", "gcs"):
+        bucket, _, prefix = rest.partition("/")
+        if not bucket or any(c in rest for c in "?#"):
+            raise ConfigurationError(
+                f"storage URL {url!r} is malformed; use '{protocol}://bucket' or '{protocol}://bucket/prefix' "
+                "(options such as endpoint_url go to S3Storage(...) / GCSStorage(...) or a saved block)"
+            )
+        if protocol in ("s3", "s3a"):
+            return S3Storage(bucket, prefix)
+        return GCSStorage(bucket, prefix)
+    return FsspecStorage(url)
+
+
+def _missing_slug(value: str, name: str) -> ConfigurationError:
+    saved = ", ".join(list_blocks()) or "none yet"
+    return ConfigurationError(
+        f"{value!r} looks like a saved storage slug but no such block exists (saved blocks: "
+        f"{saved}); save it with e.g. S3Storage(...).save({name!r}), or for a local folder of "
+        f"that name pass './{value}' or a pathlib.Path"
+    )
+
+
+def _resolve_string(value: str) -> Storage:
+    if not value.strip():
+        raise ConfigurationError("storage is an empty string; pass a path, a URL or a saved block's slug")
+    make: Callable[[], Storage]
+    if "://" in value:
+        key: tuple[Any, ...] = ("url", value)
+        make = partial(_from_url, value)
+    else:
+        slug = _SLUG.match(value)
+        if slug and slug.group(1) in BLOCK_CLASSES and not os.path.exists(value):
+            path = blocks_file()
+            try:
+                # Part of the cache key, so re-saving a block is seen at once.
+                st = os.stat(path)
+                stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            except FileNotFoundError:
+                raise _missing_slug(value, slug.group(2)) from None
+            key = ("slug", value, str(path), stamp)
+            make = partial(load_storage, value)
+        else:
+            # Relative paths mean relative to the working directory at resolution time.
+            key = ("path", value, os.getcwd())
+            make = partial(LocalStorage, value)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    try:
+        storage = make()
+    except ConfigurationError:
+        if key[0] == "slug" and slug is not None and value not in list_blocks():
+            raise _missing_slug(value, slug.group(2)) from None
+        raise
+    with _cache_lock:
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        _cache[key] = storage
+    return storage
+
+
+def resolve_storage(value: Storage | str | os.PathLike[str]) -> Storage:
+    """A ``Storage`` from an instance, a local path, a URL or a saved block's slug.
+
+    >>> resolve_storage("s3://my-bucket/results")        # doctest: +SKIP
+    S3Storage(bucket='my-bucket', prefix='results')
+    >>> resolve_storage("memory://scratch")
+    FsspecStorage('memory://scratch')
+    """
+    if isinstance(value, Storage):
+        return value
+    if isinstance(value, str):
+        return _resolve_string(value)
+    if isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        if isinstance(path, str):
+            return LocalStorage(path)
+    raise ConfigurationError(
+        f"storage must be a Storage instance, a path, a URL or a saved block's slug, got "
+        f"{type(value).__name__} {value!r}"
+    )
