@@ -16,7 +16,7 @@ import resultkit
 from resultkit import ConfigurationError, State, StorageError, settings, task
 from resultkit.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from resultkit.results import ResultStore
-from resultkit.storage import LocalStorage, MemoryStorage
+from resultkit.storage import MemoryStorage
 
 
 def records(path: Path) -> list[str]:
@@ -147,7 +147,7 @@ def test_persistence_comes_from_settings_then_environment(resultkit_home, monkey
 
 
 def test_persist_false_with_a_cache_policy_is_refused_at_decoration():
-    with pytest.raises(ConfigurationError, match="persist_result=False.*cache policy"):
+    with pytest.raises(ConfigurationError, match=r"persist_result=False.*cache policy"):
         @task(persist_result=False, cache_policy=INPUTS)
         def f(x):
             return x
