@@ -1,0 +1,127 @@
+"""``resultkit gc``: remove expired records and stale temporary files.
+
+An expired record is a miss for every reader, so deleting it changes no result.
+Before each deletion the header is read again, so a record rewritten since the scan
+(fresh, unexpired) is kept. Temporary files (``.rk-tmp-*``) are what a writer that
+died mid-write leaves behind on local storage; one untouched for an hour has no
+writer left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..storage.base import RESERVED_PREFIX, Storage
+from ..storage.local import LocalStorage
+from ._output import EXIT_OK, format_size, format_time, print_json, print_table, stdout_console
+from ._scan import RecordSummary, scan, summarize, utc_now
+from ._target import open_storage
+
+__all__ = ["STALE_TEMP_SECONDS", "StaleTempFile", "cmd_gc", "stale_temp_files"]
+
+#: Temporary files untouched for longer than this are removed.
+STALE_TEMP_SECONDS = 3600.0
+_TEMP_PREFIX = RESERVED_PREFIX + "tmp-"
+
+
+@dataclass(frozen=True)
+class StaleTempFile:
+    """A leftover temporary file: ``path`` relative to the storage root."""
+
+    path: str
+    size: int
+    age_seconds: float
+    #: Where it is on this machine.
+    absolute_path: str
+
+
+def stale_temp_files(storage: Storage, min_age: float = STALE_TEMP_SECONDS) -> list[StaleTempFile]:
+    """Temporary files older than ``min_age`` seconds (local storage only: remote writes leave none)."""
+    if not isinstance(storage, LocalStorage):
+        return []
+    root = str(storage.basepath)
+    now = time.time()
+    found = []
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if not name.startswith(_TEMP_PREFIX):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:  # its writer finished or cleaned up meanwhile
+                continue
+            age = now - st.st_mtime
+            if age > min_age:
+                rel = os.path.relpath(path, root).replace(os.sep, "/")
+                found.append(StaleTempFile(rel, st.st_size, age, path))
+    return sorted(found, key=lambda t: t.path)
+
+
+def _still_expired(storage: Storage, key: str, now: datetime) -> bool:
+    current = summarize(storage.read_head, key)
+    return current is not None and current.expiry_state(now) == "expired"
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    """Remove (or with ``--dry-run`` list) expired records and stale temporary files."""
+    storage = open_storage(args.storage, args.option)
+    now = utc_now()
+    expired: list[RecordSummary] = [
+        s for s in scan(storage, description="finding expired records")
+        if s.expiry_state(now) == "expired"
+    ]
+    temps = stale_temp_files(storage)
+    removed_records: list[RecordSummary] = []
+    removed_temps: list[StaleTempFile] = []
+    if args.dry_run:
+        removed_records, removed_temps = expired, temps
+    else:
+        for summary in expired:
+            if _still_expired(storage, summary.key, now) and storage.delete(summary.key):
+                removed_records.append(summary)
+        for temp in temps:
+            try:
+                os.unlink(temp.absolute_path)
+            except FileNotFoundError:
+                continue
+            removed_temps.append(temp)
+    record_bytes = sum(s.size or 0 for s in removed_records)
+    temp_bytes = sum(t.size for t in removed_temps)
+    if args.json:
+        print_json({
+            "storage": storage.describe(),
+            "dry_run": args.dry_run,
+            "expired_records": [
+                {"key": s.key, "size": s.size,
+                 "expiration": s.metadata.expiration if s.metadata else None}
+                for s in removed_records
+            ],
+            "temp_files": [
+                {"path": t.path, "size": t.size, "age_seconds": round(t.age_seconds, 1)}
+                for t in removed_temps
+            ],
+            "bytes": record_bytes + temp_bytes,
+        })
+        return EXIT_OK
+    verb = "would remove" if args.dry_run else "removed"
+    if removed_records or removed_temps:
+        print_table(
+            None,
+            ("what", "key or path", "size", "expired / age"),
+            [("record", s.key, format_size(s.size),
+              format_time(s.metadata.expiration if s.metadata else None)) for s in removed_records]
+            + [("temp file", t.path, format_size(t.size), f"{t.age_seconds / 3600:.1f} h")
+               for t in removed_temps],
+            right_aligned=("size",),
+        )
+    stdout_console().print(
+        f"{verb} {len(removed_records)} expired record(s) ({format_size(record_bytes)}) and "
+        f"{len(removed_temps)} temporary file(s) ({format_size(temp_bytes)}) in {storage.describe()}",
+        highlight=False,
+    )
+    return EXIT_OK

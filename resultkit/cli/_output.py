@@ -1,0 +1,148 @@
+"""How the CLI talks: rich tables for people, JSON for machines, one-line errors, progress.
+
+Progress bars and prompts only appear on a terminal; on a pipe the CLI is silent on
+stderr unless something fails.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROGRESS_THRESHOLD",
+    "CliError",
+    "format_size",
+    "format_time",
+    "parse_duration",
+    "print_json",
+    "print_table",
+    "stderr_console",
+    "stdout_console",
+    "with_progress",
+]
+
+EXIT_OK = 0
+#: The command ran but found a problem (corrupt records, missing keys, storage faults).
+EXIT_FAILURE = 1
+#: The command line or the configuration is wrong; nothing was done.
+EXIT_USAGE = 2
+
+#: Scans longer than this show a progress bar (on a terminal only).
+PROGRESS_THRESHOLD = 300
+
+_T = TypeVar("_T")
+
+# Wide enough that no key or message wraps; tables only take the width they need.
+_PIPE_WIDTH = 4096
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def stdout_console() -> Console:
+    """A console on the current ``sys.stdout`` (looked up per call so capture works)."""
+    if sys.stdout.isatty():
+        return Console(file=sys.stdout)
+    # On a pipe or in a file, one row per line (grep-able) beats fitting 80 columns.
+    return Console(file=sys.stdout, width=_PIPE_WIDTH, soft_wrap=True)
+
+
+def stderr_console() -> Console:
+    """A console on the current ``sys.stderr``."""
+    return Console(file=sys.stderr, stderr=True)
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as indented JSON (datetimes as ISO 8601) and a newline to stdout."""
+    data = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z)
+    out = sys.stdout
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None:
+        out.flush()
+        buffer.write(data + b"\n")
+        buffer.flush()
+    else:  # a text-only stream, e.g. pytest's capsys
+        out.write(data.decode() + "\n")
+        out.flush()
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[str]],
+                right_aligned: Sequence[str] = ()) -> None:
+    """Print a rich table with ``columns`` headers to stdout."""
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for name in columns:
+        table.add_column(name, justify="right" if name in right_aligned else "left",
+                         overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    stdout_console().print(table)
+
+
+def with_progress(items: Sequence[_T] | Iterator[_T], total: int, description: str) -> Iterator[_T]:
+    """Yield ``items``, showing a progress bar on stderr when it is a terminal and the scan is long."""
+    if total <= PROGRESS_THRESHOLD or not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.progress import Progress  # only paid for when a bar is shown
+
+    with Progress(console=stderr_console(), transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        for item in items:
+            yield item
+            progress.advance(task)
+
+
+def format_size(size: int | None) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_time(moment: datetime | None, empty: str = "-") -> str:
+    """An aware datetime as ``2026-11-22 16:40:05Z`` (UTC, second precision)."""
+    if moment is None:
+        return empty
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"2h"``, ``"7d"``, ``"1w"`` or ``"1h30m"`` as a timedelta.
+
+    >>> parse_duration("1h30m")
+    datetime.timedelta(seconds=5400)
+    """
+    compact = text.strip().lower()
+    parts = _DURATION_PART.findall(compact)
+    if not compact or "".join(_DURATION_PART.sub("", compact).split()):
+        raise CliError(
+            f"--older-than {text!r} is not a duration; use a number and a unit s/m/h/d/w, "
+            "e.g. 30m, 12h, 7d or 1h30m",
+            EXIT_USAGE,
+        )
+    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))

@@ -1,0 +1,106 @@
+"""`resultkit ls` and `resultkit show` on a local store."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .conftest import ALL_KEYS, flip_byte
+
+
+def test_ls_json_lists_every_record_from_its_header(run, records):
+    result = run("ls", str(records.root), "--json")
+    assert result.code == 0, result.err
+    rows = {row["key"]: row for row in result.json()}
+    assert sorted(rows) == ALL_KEYS
+    for key, row in rows.items():
+        # size is the whole record on storage: what a user frees by deleting it
+        assert row["size"] == (records.root / key).stat().st_size
+    assert rows["pickle/expired"]["state"] == "expired"
+    assert rows["json/live"]["state"] == "live"
+    assert rows["pickle/one"]["state"] == "no-expiry"
+    assert rows["pickle/one"]["expiration"] is None
+    assert rows["json/live"]["serializer"] == "json"
+    assert rows["pickle/one"]["serializer"] == "pickle"
+    assert rows["literal/none"]["serializer"] == "literal"
+    created = datetime.fromisoformat(rows["pickle/one"]["created"].replace("Z", "+00:00"))
+    assert abs((datetime.now(timezone.utc) - created).total_seconds()) < 3600
+    # ls reads headers only: a flipped payload byte is verify's business, not ls's
+    assert rows["bad/flipped"]["problem"] is None
+
+
+def test_ls_filters_by_prefix_expired_and_age(run, records):
+    by_prefix = run("ls", str(records.root), "--prefix", "pickle/", "--json")
+    assert [r["key"] for r in by_prefix.json()] == ["pickle/expired", "pickle/old", "pickle/one"]
+    expired = run("ls", str(records.root), "--expired", "--json")
+    assert [r["key"] for r in expired.json()] == ["pickle/expired"]
+    old = run("ls", str(records.root), "--older-than", "2d", "--json")
+    assert [r["key"] for r in old.json()] == ["pickle/old"]
+    assert run("ls", str(records.root), "--older-than", "4d", "--json").json() == []
+
+
+def test_ls_table_for_people(run, records):
+    result = run("ls", str(records.root))
+    assert result.code == 0
+    for key in ALL_KEYS:
+        assert key in result.out
+    assert "(expired)" in result.out
+    assert "6 record(s)" in result.out
+
+
+def test_ls_flags_a_record_whose_header_is_damaged(run, records):
+    (records.root / "junk").write_bytes(b"not a record at all")
+    flip_byte(records.root / "pickle" / "one", offset_from_end=60)  # inside the header line
+    rows = {r["key"]: r for r in run("ls", str(records.root), "--json").json()}
+    assert rows["junk"]["state"] == "unreadable"
+    assert "header" in rows["junk"]["problem"]
+    assert rows["pickle/one"]["state"] == "unreadable"
+    assert rows["json/live"]["problem"] is None
+
+
+def test_ls_bad_duration_is_a_usage_error(run, records):
+    result = run("ls", str(records.root), "--older-than", "soon")
+    assert result.code == 2
+    assert result.err.startswith("resultkit: error: --older-than 'soon' is not a duration")
+    assert result.err.count("\n") == 1
+
+
+def test_ls_empty_storage(run, tmp_path):
+    result = run("ls", str(tmp_path / "empty"))
+    assert result.code == 0
+    assert "no records" in result.out
+    assert run("ls", str(tmp_path / "empty"), "--json").json() == []
+
+
+def test_show_prints_the_header(run, records):
+    result = run("show", str(records.root), "json/live", "--json")
+    assert result.code == 0, result.err
+    shown = result.json()
+    assert shown["key"] == "json/live"
+    assert shown["state"] == "live"
+    assert shown["size"] == (records.root / "json" / "live").stat().st_size
+    header = shown["header"]
+    assert header["format"] == "resultkit-record"
+    assert header["metadata"]["storage_key"] == "json/live"
+    assert header["metadata"]["serializer"]["type"] == "json"
+    assert header["metadata"]["payload_hash"].startswith("xxh3_128:")
+    table = run("show", str(records.root), "literal/none")
+    assert table.code == 0
+    assert "literal" in table.out and "payload hash" in table.out
+
+
+def test_show_shows_expired_records_too(run, records):
+    shown = run("show", str(records.root), "pickle/expired", "--json").json()
+    assert shown["state"] == "expired"
+
+
+def test_show_missing_and_bad_keys(run, records):
+    missing = run("show", str(records.root), "pickle/nope")
+    assert missing.code == 1
+    assert missing.err == (f"resultkit: error: no record at key 'pickle/nope' in {records.root}; "
+                           "run `resultkit ls` to see the keys\n")
+    bad = run("show", str(records.root), "../etc/passwd")
+    assert bad.code == 2
+    assert "'..'" in bad.err and bad.err.count("\n") == 1
+    (records.root / "junk").write_bytes(b"garbage")
+    junk = run("show", str(records.root), "junk")
+    assert junk.code == 1 and "unreadable" in junk.err
