@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .hashing import _COPY_CHUNK_BYTES, _TEXT_BATCH, _pack_len, _Unhashable
+from .hashing import _COPY_CHUNK_BYTES, _TEXT_BATCH, _class_identity, _pack_len, _Unhashable
 
 if TYPE_CHECKING:
     from .hashing import Hasher
@@ -16,7 +16,13 @@ __all__ = ["encode_numpy", "encode_array", "encode_object_values"]
 
 def encode_numpy(h: Hasher, obj: Any) -> None:
     """Encode a numpy array, scalar or dtype."""
-    if isinstance(obj, np.ndarray):
+    if isinstance(obj, np.ma.MaskedArray):
+        h._write(b"G", _class_identity(type(obj)))
+        encode_array(h, np.ma.getdata(obj))
+        encode_array(h, np.ma.getmaskarray(obj))
+    elif isinstance(obj, np.ndarray):
+        if type(obj) is not np.ndarray:
+            h._write(b"X", _class_identity(type(obj)))
         encode_array(h, obj)
     elif isinstance(obj, np.generic):
         h._write(b"g", _dtype_text(obj.dtype))
@@ -39,6 +45,9 @@ def _dtype_text(dtype: np.dtype[Any]) -> bytes:
 
 def encode_array(h: Hasher, array: np.ndarray[Any, Any]) -> None:
     """dtype, shape, then the elements in C order, read in place when contiguous."""
+    if not array.dtype.isnative:
+        # Equal values must hash alike whatever their byte order.
+        array = array.astype(array.dtype.newbyteorder("="))
     h._write(b"A", _dtype_text(array.dtype))
     h._update(_pack_len(array.ndim))
     for extent in array.shape:
@@ -74,17 +83,7 @@ def encode_object_values(h: Hasher, values: np.ndarray[Any, Any]) -> None:
     h._update(_pack_len(len(values)))
     for start in range(0, len(values), _TEXT_BATCH):
         batch = values[start : start + _TEXT_BATCH]
-        try:
-            text = "".join(batch)  # raises TypeError unless every element is a str
-        except TypeError:
-            text = None
-        # str subclasses (StrEnum members...) would join too; they take the exact path instead.
-        if text is not None and set(map(type, batch)) == {str}:
-            # Lengths (in code points) plus the concatenation identify the strings exactly.
-            lengths = np.fromiter(map(len, batch), dtype="<i8", count=len(batch))
-            h._update(b"S")
-            h._update(lengths.view(np.uint8))
-            h._update(text.encode("utf-8", "surrogatepass"))
+        if _encode_text_batch(h, batch):
             continue
         h._update(b"E")
         for offset, item in enumerate(batch):
@@ -93,3 +92,30 @@ def encode_object_values(h: Hasher, values: np.ndarray[Any, Any]) -> None:
             except _Unhashable as err:
                 err.path.append(f"[{start + offset}]")
                 raise
+
+
+def _encode_text_batch(h: Hasher, batch: np.ndarray[Any, Any]) -> bool:
+    """Hash a batch of str in a few C-level passes; False when it holds anything but str.
+
+    str subclasses join like str, so they hash as their text here: a deliberate trade
+    for speed, since a str column holding subclass instances is vanishingly rare.
+    """
+    items = batch.tolist()  # join would build this list anyway, more slowly, from the array
+    try:
+        text = "\x00".join(items)  # TypeError unless every element is a str
+    except TypeError:
+        return False
+    encoded = text.encode("utf-8", "surrogatepass")
+    # UTF-8 has a zero byte only for U+0000; count them with numpy (str.count is slower).
+    zero_bytes = len(encoded) - int(np.count_nonzero(np.frombuffer(encoded, dtype=np.uint8)))
+    if zero_bytes == len(items) - 1:
+        # No element contains NUL, so the separators alone delimit the strings exactly.
+        h._update(b"S")
+    else:
+        # Some element holds a NUL: code-point lengths delimit the strings instead.
+        lengths = np.fromiter(map(len, items), dtype="<i8", count=len(items))
+        h._update(b"L")
+        h._update(lengths.view(np.uint8))
+        encoded = "".join(items).encode("utf-8", "surrogatepass")
+    h._update(encoded)
+    return True

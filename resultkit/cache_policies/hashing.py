@@ -14,12 +14,16 @@ False
 
 from __future__ import annotations
 
+import array
+import collections
 import dataclasses
 import datetime as dt
 import decimal
 import enum
+import functools
 import io
 import pathlib
+import re
 import socket
 import struct
 import types
@@ -229,21 +233,14 @@ class Hasher:
         view = memoryview(data)
         update = self._update
         update(tag)
-        if view.c_contiguous:
-            if view.ndim != 1 or view.format != "B":
-                update(view.format.encode())
-                update(_pack_len(view.ndim))
-                for extent in view.shape or ():
-                    update(_pack_len(extent))
-            update(_pack_len(view.nbytes))
-            update(view)
-        else:
+        if view.ndim != 1 or view.format != "B":
             update(view.format.encode())
             update(_pack_len(view.ndim))
             for extent in view.shape or ():
                 update(_pack_len(extent))
-            update(_pack_len(view.nbytes))
-            update(view.tobytes())
+        update(_pack_len(view.nbytes))
+        # Contiguous buffers are hashed in place; strided views need one compacting copy.
+        update(view if view.c_contiguous else view.tobytes())
 
     def _encode_other(self, obj: Any) -> None:
         cls = type(obj)
@@ -273,6 +270,11 @@ class Hasher:
             self._encode_fields(b"O", obj, ((a.name, getattr(obj, a.name)) for a in cls.__attrs_attrs__))
         elif isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
             self._encode_function(obj)
+        elif isinstance(obj, functools.partial):
+            self._write(b"Q", _class_identity(cls))
+            self._encode_sequence(b"(", (obj.func, obj.args, obj.keywords))
+        elif isinstance(obj, dt.tzinfo):
+            self._write(b"z", _class_identity(cls) + b"|" + str(obj).encode())
         elif isinstance(obj, types.MethodType):
             self._update(b"M")
             self._encode_function(obj.__func__)
@@ -289,11 +291,18 @@ class Hasher:
     def _encode_function(self, fn: Any) -> None:
         qualname = getattr(fn, "__qualname__", fn.__name__)
         self._write(b"P", f"{fn.__module__}:{qualname}".encode())
-        if "<" in qualname and isinstance(getattr(fn, "__code__", None), types.CodeType):
-            # Lambdas and local functions share qualnames; tell them apart by their code.
+        bound_to = getattr(fn, "__self__", None)
+        if bound_to is not None and not isinstance(bound_to, types.ModuleType):
+            self._encode(bound_to)  # a bound builtin method such as [1].append
+        code = getattr(fn, "__code__", None)
+        if "<" in qualname and isinstance(code, types.CodeType):
+            # Lambdas and local functions share qualnames: tell them apart by their code,
+            # defaults and captured values (make_adder(1) and make_adder(2) differ).
             from .context import code_digest
 
-            self._write(b"p", code_digest(fn.__code__).encode())
+            self._write(b"p", code_digest(code).encode())
+            cells = tuple(cell.cell_contents for cell in fn.__closure__ or ())
+            self._encode_sequence(b"(", (fn.__defaults__, fn.__kwdefaults__, cells))
 
     def _encode_builtin_subclass(self, obj: Any) -> None:
         cls = type(obj)
@@ -363,6 +372,23 @@ def _encode_slice(h: Hasher, value: slice) -> None:
         h._encode(part)
 
 
+def _encode_pattern(h: Hasher, value: re.Pattern[Any]) -> None:
+    h._update(b"x")
+    h._encode(value.pattern)
+    h._encode_int(value.flags)
+
+
+def _encode_typed_array(h: Hasher, value: array.array[Any]) -> None:
+    h._write(b"w", value.typecode.encode())
+    h._encode_buffer(b"a", value)
+
+
+def _encode_deque(h: Hasher, value: collections.deque[Any]) -> None:
+    h._update(b"Y")
+    h._encode(value.maxlen)
+    h._encode_sequence(b"[", value)
+
+
 _EXACT: dict[type, Callable[[Hasher, Any], None]] = {
     type(None): lambda h, _: h._update(b"N"),
     type(Ellipsis): lambda h, _: h._update(b"."),
@@ -387,6 +413,10 @@ _EXACT: dict[type, Callable[[Hasher, Any], None]] = {
     decimal.Decimal: lambda h, v: h._write(b"$", str(v).encode()),
     range: _encode_range,
     slice: _encode_slice,
+    re.Pattern: _encode_pattern,
+    array.array: _encode_typed_array,
+    collections.deque: _encode_deque,
+    dt.timezone: lambda h, v: h._write(b"z", str(v).encode()),
 }
 for _path_type in (pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.PosixPath, pathlib.WindowsPath):
     # Concrete and pure paths hash alike; the text is normalised to "/" separators.

@@ -294,19 +294,20 @@ class CompoundCachePolicy(CachePolicy):
         object.__setattr__(self, "policies", flat)
 
     def key_parts(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
-        labelled: list[tuple[str, str, Any]] = []
+        labelled: list[tuple[str, Any]] = []
         for policy in self.policies:
             # A part that raises propagates: it never silently drops out of the key.
             parts = policy.key_parts(context, inputs)
-            if parts is None:
-                continue
-            for label, value in parts.items():
-                labelled.append((label, hash_value(value), value))
+            if parts is not None:
+                labelled.extend(parts.items())
         if not labelled:
             return None
-        labelled.sort(key=lambda item: (item[0], item[1]))
+        labelled.sort(key=lambda item: item[0])
+        if len({label for label, _ in labelled}) < len(labelled):
+            # Same-named parts (two custom policies of one class): order them by value.
+            labelled.sort(key=lambda item: (item[0], hash_value(item[1])))
         result: dict[str, Any] = {}
-        for label, _, value in labelled:
+        for label, value in labelled:
             unique, suffix = label, 2
             while unique in result:  # two custom policies of one class: keep both, in canonical order
                 unique, suffix = f"{label}#{suffix}", suffix + 1
