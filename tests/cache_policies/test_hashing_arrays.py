@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resultkit.cache_policies import hash_value
-from resultkit.cache_policies import _numpy
+from resultkit.cache_policies import _numpy, hash_value
 from resultkit.errors import HashError
 
 
