@@ -1,1 +1,34 @@
-"""resultkit.transactions"""
+"""Transactions and lock managers: BEGIN, STAGE, COMMIT all or nothing, ROLLBACK.
+
+>>> from resultkit.transactions import transaction, IsolationLevel
+>>> with transaction() as txn:
+...     txn.set("run", "nightly")
+...     txn.get("run")
+'nightly'
+"""
+
+from __future__ import annotations
+
+from .locks import (
+    FileLockManager,
+    LockManager,
+    MemoryLockManager,
+    RedisLockManager,
+    default_lock_manager,
+)
+from .states import CommitMode, IsolationLevel, TransactionState
+from .transaction import Transaction, get_transaction, transaction
+
+__all__ = [
+    "CommitMode",
+    "FileLockManager",
+    "IsolationLevel",
+    "LockManager",
+    "MemoryLockManager",
+    "RedisLockManager",
+    "Transaction",
+    "TransactionState",
+    "default_lock_manager",
+    "get_transaction",
+    "transaction",
+]

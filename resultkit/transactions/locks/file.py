@@ -4,9 +4,9 @@ Each key has a lock file named by the SHA-256 of the full key (so distinct keys
 never share one) holding JSON: key, holder, host, pid, process start time and
 the lease's expiry. A lock whose lease ran out, or whose process is gone on this
 host, is reclaimed. Every change to a lock file (take, reclaim, extend, release)
-happens inside a short ``filelock`` critical section on a sibling guard file, so
-two reclaimers can never both win; the guard is an OS lock the kernel drops when
-its process dies, so it cannot go stale itself.
+happens inside a short critical section under an OS lock on a sibling guard file
+(``flock``; ``filelock`` where there is no ``fcntl``), so two reclaimers can never
+both win; the kernel drops that lock when its process dies, so it cannot go stale.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
-
-from filelock import FileLock
 
 from .base import DEFAULT_HOLD_TIMEOUT, backoff_delays, check_lock_args, not_held_error
 
@@ -55,6 +55,22 @@ def _process_alive(pid: int, started: str | None) -> bool:
 
 _OWN_START = _process_start(os.getpid())
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+@contextmanager
+def _flocked(guard_path: Path) -> Iterator[None]:
+    """Hold an exclusive OS lock on ``guard_path`` (fcntl.flock is ~100x cheaper than filelock)."""
+    fd = os.open(guard_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor drops the lock
+
 
 class FileLockManager:
     """Locks shared by processes on one machine or a shared file system.
@@ -66,6 +82,7 @@ class FileLockManager:
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
+        self._directory_made = False
 
     def __repr__(self) -> str:
         return f"FileLockManager({str(self.directory)!r})"
@@ -81,9 +98,16 @@ class FileLockManager:
     def _lock_path(self, key: str) -> Path:
         return self.directory / (hashlib.sha256(key.encode()).hexdigest() + ".lock")
 
-    def _guard(self, lock_path: Path) -> FileLock:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(lock_path.with_suffix(".guard")))
+    def _guard(self, lock_path: Path) -> AbstractContextManager[Any]:
+        if not self._directory_made:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._directory_made = True
+        guard_path = lock_path.with_suffix(".guard")
+        if fcntl is None:  # pragma: no cover - Windows
+            from filelock import FileLock
+
+            return FileLock(str(guard_path))
+        return _flocked(guard_path)
 
     @staticmethod
     def _read(lock_path: Path) -> dict[str, Any] | None:
