@@ -60,6 +60,13 @@ class JSONSerializer(Serializer):
                 f"{self!r} cannot serialize a value of type {type(obj).__qualname__}: it nests "
                 "too deeply or contains a reference cycle; use PickleSerializer"
             ) from exc
+        except SerializationError:
+            raise
+        except Exception as exc:  # e.g. a registered encode= function failed
+            raise SerializationError(
+                f"{self!r} failed to encode a value of type {type(obj).__qualname__} "
+                f"({type(exc).__name__}: {exc}); use PickleSerializer or fix its registered encoder"
+            ) from exc
         try:
             if self.jsonlib == "orjson":
                 import orjson

@@ -220,9 +220,12 @@ def _encode_numpy(numpy: Any, obj: Any) -> dict[str, Any]:
         return {TAG: "ndarray", "dtype": "object", "shape": list(obj.shape), "v": encode_value(obj.ravel().tolist())}
     descr: Any = dtype.str if dtype.fields is None else numpy.lib.format.dtype_to_descr(dtype)
     if isinstance(obj, numpy.generic):
+        if dtype.kind in "US":  # their dtype follows the value's length; rebuild from the value
+            return {TAG: "npscalar", "dtype": dtype.kind, "item": encode_value(obj.item())}
         return {TAG: "npscalar", "dtype": descr, "v": _b64(obj.tobytes())}
-    data = numpy.ascontiguousarray(obj)
-    return {TAG: "ndarray", "dtype": descr, "shape": list(obj.shape), "v": _b64(data.data if data.size else b"")}
+    # Viewed as bytes because buffers of some dtypes (datetime64) cannot be exported directly.
+    raw = numpy.ascontiguousarray(obj).reshape(-1).view(numpy.uint8)
+    return {TAG: "ndarray", "dtype": descr, "shape": list(obj.shape), "v": _b64(raw.data)}
 
 
 # ---------------------------------------------------------------- decoding
@@ -250,9 +253,10 @@ def _decode_datetime(obj: dict[str, Any]) -> dt.datetime:
     value = dt.datetime.fromisoformat(obj["v"])
     zone = obj.get("zone")
     if isinstance(zone, str):
-        # ZoneInfo reads tz data files only; a bad key keeps the fixed offset.
+        # Same wall time and fold in the named zone. ZoneInfo reads tz data files only
+        # (it rejects path-like keys); an unknown key keeps the fixed offset.
         with contextlib.suppress(ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):
-            value = value.astimezone(zoneinfo.ZoneInfo(zone))
+            value = value.replace(tzinfo=zoneinfo.ZoneInfo(zone))
     return value.replace(fold=obj.get("fold", 0))
 
 
@@ -361,6 +365,9 @@ def _decode_ndarray(obj: dict[str, Any]) -> Any:
 def _decode_npscalar(obj: dict[str, Any]) -> Any:
     import numpy
 
+    if "item" in obj:
+        scalar_type = {"U": numpy.str_, "S": numpy.bytes_}[obj["dtype"]]
+        return scalar_type(obj["item"])
     return numpy.frombuffer(binascii.a2b_base64(obj["v"]), dtype=_numpy_dtype(numpy, obj["dtype"]))[0]
 
 
