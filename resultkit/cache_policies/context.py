@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import textwrap
 import types
@@ -45,8 +46,12 @@ def capture_source(fn: Callable[..., Any]) -> str:
     >>> capture_source(double).splitlines()[0]
     'def double(x):'
     """
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    # A callable instance's behaviour is its class's code: capture the class.
+    target = fn if inspect.isroutine(fn) or inspect.isclass(fn) else type(fn)
     try:
-        return textwrap.dedent(inspect.getsource(fn))
+        return textwrap.dedent(inspect.getsource(target))
     except (OSError, TypeError):
         # Lambdas typed at a REPL, exec'd code, builtins: fall back to the code object.
         pass

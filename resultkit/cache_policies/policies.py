@@ -330,7 +330,13 @@ def _flatten(policies: Iterable[CachePolicy]) -> tuple[CachePolicy, ...]:
         for member in members:
             if isinstance(member, NoCache):
                 continue
-            bare = dataclasses.replace(member, key_storage=None, isolation_level=None, lock_manager=None)
+            # Configuration lives on the compound; parts are kept bare so duplicates compare equal.
+            configured = any(value is not None for value in member._config().values())
+            bare = (
+                dataclasses.replace(member, key_storage=None, isolation_level=None, lock_manager=None)
+                if configured
+                else member
+            )
             if isinstance(bare, Inputs):
                 inputs.append(bare)
             elif bare not in flat:
