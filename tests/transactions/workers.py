@@ -85,3 +85,37 @@ def reader(storage_path: str, key: str, start: Any, stop: Any, results: Any) -> 
 def file_exists(path: str) -> bool:
     """Helper used by hooks in child processes."""
     return Path(path).exists()
+
+
+# -- tasks -----------------------------------------------------------------------------------
+
+from resultkit import task  # noqa: E402  (kept beside the task workers that need it)
+from resultkit.cache_policies import INPUTS  # noqa: E402
+
+
+@task(cache_policy=INPUTS.configure(isolation_level="SERIALIZABLE"))
+def slow_square(x: int, body_log: str) -> dict[str, int]:
+    """An expensive task: appends to ``body_log`` each time its body runs."""
+    with open(body_log, "a") as log:
+        log.write(f"{os.getpid()}\n")
+    time.sleep(0.3)  # the expensive work: long enough for every caller to arrive
+    return {"square": x * x, "computed_by": os.getpid()}
+
+
+def task_herd_member(x: int, body_log: str, start: Any, results: Any,
+                     machine: dict[str, str] | None = None) -> None:
+    """Call ``slow_square`` after the barrier; ``machine`` gives its own home, S3 and Redis."""
+    call = slow_square
+    if machine is not None:
+        from resultkit.storage.s3 import S3Storage
+        from resultkit.transactions import RedisLockManager
+
+        os.environ["RESULTKIT_HOME"] = machine["home"]
+        call = slow_square.with_options(
+            result_storage=S3Storage(machine["bucket"], endpoint_url=machine["endpoint"]),
+            cache_policy=INPUTS.configure(isolation_level="SERIALIZABLE",
+                                          lock_manager=RedisLockManager(machine["redis_url"])),
+        )
+    start.wait()
+    state = call(x, body_log, return_state=True)
+    results.put((state.name, state.result()))
