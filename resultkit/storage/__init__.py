@@ -1,18 +1,29 @@
-"""Where records live: bytes at relative keys, on local disk, in memory or in object stores."""
+"""Where records live: bytes at relative keys, on local disk, in memory or in object stores.
+
+The fsspec-based backends, blocks and resolution load on first use, so ``import
+resultkit`` does not pay for importing fsspec.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .base import RESERVED_PREFIX, Storage, validate_key
-from .blocks import delete_block, list_blocks, load_storage, save_block
-from .fsspec import FsspecStorage
-from .gcs import GCSStorage
 from .local import LocalStorage
 from .memory import MemoryStorage
-from .resolve import resolve_storage
-from .s3 import S3Storage
+
+if TYPE_CHECKING:
+    from .blocks import delete_block, list_blocks, load_storage, save_block
+    from .cached import CachedStorage
+    from .fsspec import FsspecStorage
+    from .gcs import GCSStorage
+    from .resolve import resolve_storage
+    from .s3 import S3Storage
 
 __all__ = [
     "RESERVED_PREFIX",
+    "CachedStorage",
     "FsspecStorage",
     "GCSStorage",
     "LocalStorage",
@@ -26,3 +37,28 @@ __all__ = [
     "save_block",
     "validate_key",
 ]
+
+_LAZY = {
+    "CachedStorage": "cached",
+    "FsspecStorage": "fsspec",
+    "GCSStorage": "gcs",
+    "S3Storage": "s3",
+    "delete_block": "blocks",
+    "list_blocks": "blocks",
+    "load_storage": "blocks",
+    "save_block": "blocks",
+    "resolve_storage": "resolve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

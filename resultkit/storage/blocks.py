@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["blocks_file", "delete_block", "list_blocks", "load_storage", "save_block"]
+__all__ = ["blocks_file", "delete_block", "list_blocks", "load_storage", "save_block", "storage_from_config"]
 
 #: Block type -> the class that rebuilds it (imported on first use).
 BLOCK_CLASSES = {
@@ -187,6 +188,27 @@ def _unknown(slug: str, blocks: dict[str, dict[str, dict[str, Any]]]) -> Configu
     return ConfigurationError(f"no saved storage block {slug!r} in {blocks_file()}; saved blocks: {listing}")
 
 
+def storage_from_config(config: Mapping[str, Any], where: str = "storage config") -> Storage:
+    """Build a storage from ``{"type": <block type>, **options}`` (a block, or a nested one)."""
+    options = dict(config)
+    block_type = options.pop("type", None)
+    if block_type not in BLOCK_CLASSES:
+        raise ConfigurationError(
+            f"{where} has storage type {block_type!r}; expected one of {', '.join(sorted(BLOCK_CLASSES))}"
+        )
+    module_name, _, class_name = BLOCK_CLASSES[block_type].partition(":")
+    storage_class = getattr(importlib.import_module(module_name), class_name)
+    try:
+        storage: Storage = storage_class(**options)
+    except ConfigurationError:
+        raise
+    except (TypeError, ValueError, ResultkitError) as exc:
+        raise ConfigurationError(
+            f"{where} does not rebuild a {class_name}: {exc}; save it again"
+        ) from exc
+    return storage
+
+
 def load_storage(slug: str) -> Storage:
     """The storage saved under ``slug``, e.g. ``load_storage("s3/prod")``."""
     block_type, name = _split_slug(slug)
@@ -194,18 +216,7 @@ def load_storage(slug: str) -> Storage:
     config = blocks.get(block_type, {}).get(name)
     if config is None or block_type not in BLOCK_CLASSES:
         raise _unknown(slug, blocks)
-    module_name, _, class_name = BLOCK_CLASSES[block_type].partition(":")
-    storage_class = getattr(importlib.import_module(module_name), class_name)
-    try:
-        storage: Storage = storage_class(**config)
-    except ConfigurationError:
-        raise
-    except (TypeError, ValueError, ResultkitError) as exc:
-        raise ConfigurationError(
-            f"saved block {slug!r} in {blocks_file()} does not rebuild a {class_name}: {exc}; "
-            "save it again"
-        ) from exc
-    return storage
+    return storage_from_config({"type": block_type, **config}, where=f"saved block {slug!r}")
 
 
 def list_blocks() -> list[str]:

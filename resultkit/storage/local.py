@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -137,6 +138,11 @@ class LocalStorage(Storage):
         try:
             try:
                 write_all(fd, chunks)
+                # The kernel stamps mtime from a coarse clock (one tick is ms), so two
+                # same-size overwrites could share a version token; a fine-grained stamp
+                # keeps ``version`` distinct for every write.
+                now = time.time_ns()
+                os.utime(fd, ns=(now, now))
                 if self.fsync:
                     os.fsync(fd)
             finally:

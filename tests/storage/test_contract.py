@@ -11,6 +11,7 @@ import pytest
 
 from resultkit.errors import StorageError
 from resultkit.storage import (
+    CachedStorage,
     FsspecStorage,
     GCSStorage,
     LocalStorage,
@@ -58,6 +59,10 @@ def _gcs(request: pytest.FixtureRequest) -> Storage:
     )
 
 
+def _cached_s3(request: pytest.FixtureRequest) -> Storage:
+    return CachedStorage(_s3(request), directory=request.getfixturevalue("tmp_path") / "cache")
+
+
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {
     "local": _local,
     "memory": _memory,
@@ -65,6 +70,7 @@ BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {
     "fsspec-file": _fsspec_file,
     "s3": _s3,
     "gcs": _gcs,
+    "cached-s3": _cached_s3,
 }
 
 

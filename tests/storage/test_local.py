@@ -112,7 +112,7 @@ def test_sigkill_mid_write_never_leaves_a_partial_object(tmp_path: Path) -> None
     """A writer killed at arbitrary moments leaves the previous whole object, never a torn one."""
     store = LocalStorage(tmp_path)
     store.write("victim", b"A" * (16 << 20))
-    for round_number in range(12):
+    for round_number in range(8):
         proc = subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(tmp_path)], stdout=subprocess.PIPE
         )

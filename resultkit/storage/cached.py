@@ -1,0 +1,185 @@
+"""``CachedStorage``: a local read-through copy of remote storage, on ``diskcache``.
+
+A read first asks the remote for the object's ``version`` (ETag, generation: one small
+request). If the local copy was stored under that same version it is served; otherwise
+the object is fetched, kept with its version, and served. So a record overwritten or
+deleted by someone else is never served stale. Writes and deletes go to the remote and
+drop the local copy. The local tier evicts least-recently-used copies past ``size_limit``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import diskcache
+
+from .._env import resultkit_home
+from ..errors import ConfigurationError
+from .base import Buffer, Storage
+
+__all__ = ["CachedStorage"]
+
+_MISSING = object()
+
+
+class CachedStorage(Storage):
+    """``remote`` (a ``Storage``, URL, path or slug) with a local read-through copy.
+
+    >>> store = CachedStorage(S3Storage("my-bucket", "results"), size_limit=10 << 30)  # doctest: +SKIP
+    """
+
+    block_type = "cached"
+
+    def __init__(
+        self,
+        remote: Storage | str | os.PathLike[str] | Mapping[str, Any],
+        directory: str | os.PathLike[str] | None = None,
+        size_limit: int = 1 << 30,
+    ) -> None:
+        if isinstance(remote, Mapping):
+            from .blocks import storage_from_config
+
+            remote = storage_from_config(remote, where="CachedStorage remote")
+        from .resolve import resolve_storage
+
+        self.remote: Storage = resolve_storage(remote)
+        if isinstance(self.remote, CachedStorage):
+            raise ConfigurationError("CachedStorage(remote) got a CachedStorage; pass its .remote instead")
+        if isinstance(size_limit, bool) or not isinstance(size_limit, int) or size_limit <= 0:
+            raise ConfigurationError(
+                f"CachedStorage size_limit must be a positive number of bytes, got {size_limit!r}; "
+                "e.g. size_limit=10 * 2**30 for 10 GiB"
+            )
+        self.size_limit = size_limit
+        self._explicit_directory = directory is not None
+        self.directory = Path(directory).expanduser().absolute() if directory is not None else (
+            resultkit_home() / "cache"
+        )
+        # Copies of different remotes share one cache directory without colliding.
+        options = getattr(self.remote, "options", None) or {}
+        self._namespace = f"{type(self.remote).__name__}:{self.remote.describe()}|{options.get('endpoint_url', '')}|"
+        self._cache: diskcache.Cache | None = None
+        self._cache_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"CachedStorage({self.remote!r}, directory={str(self.directory)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, CachedStorage)
+            and (other.remote, other.directory, other.size_limit) == (self.remote, self.directory, self.size_limit)
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.remote, self.directory))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"] = None
+        del state["_cache_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._cache_lock = threading.Lock()
+
+    def describe(self) -> str:
+        return f"{self.remote.describe()} (cached in {self.directory})"
+
+    def to_block(self) -> dict[str, Any]:
+        block: dict[str, Any] = {
+            "remote": {"type": self.remote.block_type, **self.remote.to_block()},
+            "size_limit": self.size_limit,
+        }
+        if self._explicit_directory:
+            block["directory"] = str(self.directory)
+        return block
+
+    @property
+    def cache(self) -> diskcache.Cache:
+        """The local ``diskcache.Cache`` (opened on first use)."""
+        cache = self._cache
+        if cache is None:
+            with self._cache_lock:
+                cache = self._cache
+                if cache is None:
+                    cache = diskcache.Cache(
+                        str(self.directory), size_limit=self.size_limit,
+                        eviction_policy="least-recently-used",
+                    )
+                    self._cache = cache
+        return cache
+
+    def _local(self, key: str, version: str, read: bool) -> Any:
+        """The local copy of ``key`` if it was stored under ``version``, else ``_MISSING``."""
+        value, tag = self.cache.get(self._namespace + key, default=_MISSING, read=read, tag=True)
+        if value is _MISSING:
+            return _MISSING
+        if tag != version:
+            if read:
+                value.close()
+            return _MISSING
+        return value
+
+    def _current_version(self, key: str) -> str:
+        version = self.remote.version(key)
+        if version is None:
+            self.cache.delete(self._namespace + key)
+            raise FileNotFoundError(f"no object at key {key!r} in {self.remote.describe()}")
+        return version
+
+    # -- primitives ----------------------------------------------------------------------
+
+    def _read(self, key: str) -> bytes:
+        version = self._current_version(key)
+        local = self._local(key, version, read=False)
+        if local is not _MISSING:
+            return bytes(local)
+        # Fetched after the version check, so the data is at least as new as its tag;
+        # a newer object under an older tag only costs one extra fetch later.
+        data = self.remote.read(key)
+        self.cache.set(self._namespace + key, data, tag=version)
+        return data
+
+    def _read_head(self, key: str, size: int) -> bytes:
+        # One ranged request either way; checking the local copy would add one.
+        return self.remote.read_head(key, size)
+
+    def _open_read(self, key: str) -> IO[bytes]:
+        version = self._current_version(key)
+        local = self._local(key, version, read=True)
+        if local is not _MISSING:
+            return local if not isinstance(local, bytes) else io.BytesIO(local)
+        with self.remote.open_read(key) as remote_file:
+            # Streamed to the local cache file in blocks: no full copy in memory.
+            self.cache.set(self._namespace + key, remote_file, read=True, tag=version)
+        local = self._local(key, version, read=True)
+        if local is _MISSING:  # evicted at once (bigger than size_limit)
+            return self.remote.open_read(key)
+        return local if not isinstance(local, bytes) else io.BytesIO(local)
+
+    def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None:
+        try:
+            self.remote.write(key, chunks)
+        finally:
+            self.cache.delete(self._namespace + key)
+
+    def _exists(self, key: str) -> bool:
+        return self.remote.exists(key)
+
+    def _delete(self, key: str) -> bool:
+        try:
+            return self.remote.delete(key)
+        finally:
+            self.cache.delete(self._namespace + key)
+
+    def _list(self, prefix: str) -> Iterator[str]:
+        return self.remote.list(prefix)
+
+    def _version(self, key: str) -> str | None:
+        return self.remote.version(key)
