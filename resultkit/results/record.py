@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
+import xxhash
 
 from ..errors import ConfigurationError, RecordCorruptError, ResultkitError
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RECORD_FORMAT",
     "RECORD_VERSION",
+    "canonical_header_bytes",
     "ResultRecord",
     "ResultRecordMetadata",
     "decode_header",
@@ -147,14 +149,36 @@ def _bad(name: str, value: object) -> Any:
 
 
 def header_dict(metadata: ResultRecordMetadata) -> dict[str, Any]:
-    """The whole header object: format name, version and metadata."""
+    """The header object without its ``header_hash``: format name, version and metadata."""
     return {"format": RECORD_FORMAT, "version": RECORD_VERSION, "metadata": metadata.to_dict()}
 
 
+def canonical_header_bytes(header: dict[str, Any]) -> bytes:
+    """The bytes the header checksum and signature cover.
+
+    ``header`` without its top-level ``header_hash`` and without ``metadata.signature``,
+    serialized by orjson with sorted keys and no whitespace.
+    """
+    metadata = {k: v for k, v in header["metadata"].items() if k != "signature"}
+    unsigned = {k: v for k, v in header.items() if k != "header_hash"}
+    unsigned["metadata"] = metadata
+    return orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)
+
+
+def _header_hash(header: dict[str, Any]) -> str:
+    return "xxh3_128:" + xxhash.xxh3_128_hexdigest(canonical_header_bytes(header))
+
+
 def encode_header(metadata: ResultRecordMetadata) -> bytes:
-    """The header line, newline included: compact UTF-8 JSON with no newline inside."""
+    """The header line, newline included: compact UTF-8 JSON with no newline inside.
+
+    It ends with ``header_hash``, an xxh3_128 of the canonical header bytes, so any
+    damage to the header is detected, not just damage to the payload.
+    """
+    header = header_dict(metadata)
     try:
-        return orjson.dumps(header_dict(metadata), option=orjson.OPT_APPEND_NEWLINE)
+        header["header_hash"] = _header_hash(header)
+        return orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError as exc:
         raise ConfigurationError(
             f"record metadata for {metadata.storage_key!r} is not JSON-safe ({exc}); "
@@ -165,7 +189,8 @@ def encode_header(metadata: ResultRecordMetadata) -> bytes:
 def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any], ResultRecordMetadata]:
     """Parse a header line (without or with its newline) into (raw header dict, metadata).
 
-    Raises ``RecordCorruptError`` for anything that is not a header this version can read.
+    Raises ``RecordCorruptError`` for anything that is not an intact header this
+    version can read. The signature, if any, is checked separately (``signing.py``).
     """
     try:
         header = orjson.loads(line)
@@ -189,6 +214,11 @@ def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
     metadata = header.get("metadata")
     if not isinstance(metadata, dict):
         raise RecordCorruptError("record header has no 'metadata' object")
+    stored_hash = header.get("header_hash")
+    if not isinstance(stored_hash, str):
+        raise RecordCorruptError("record header has no 'header_hash'")
+    if stored_hash != _header_hash(header):
+        raise RecordCorruptError("record header fails its checksum (header_hash); it was damaged")
     return header, ResultRecordMetadata.from_dict(metadata)
 
 

@@ -4,9 +4,10 @@ The signature covers the header only; the header holds a blake3 digest of the
 payload, so the signature covers the payload too. (xxh3, the unsigned default, is
 fast but not collision-resistant against an attacker, hence blake3 when signing.)
 
-Canonical bytes: the whole header object (``format``, ``version``, ``metadata``)
-with ``metadata.signature`` removed, serialized by orjson with sorted keys and no
-whitespace. The signature is stored as ``"hmac-sha256:<hex>"``.
+Canonical bytes (:func:`canonical_header_bytes`): the header object without its
+``header_hash`` and without ``metadata.signature``, serialized by orjson with sorted
+keys and no whitespace. The signature is stored in ``metadata.signature`` as
+``"hmac-sha256:<hex>"``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import hashlib
 import hmac
 from typing import Any
 
-import orjson
-
 from .._env import env_setting
 from ..errors import ConfigurationError, RecordCorruptError
+from .record import canonical_header_bytes
 
 __all__ = [
     "SIGNATURE_PREFIX",
@@ -47,13 +47,6 @@ def resolve_signing_key(signing_key: str | bytes | None) -> bytes | None:
     if not signing_key:
         raise ConfigurationError("signing_key is empty; pass a non-empty secret or None for no signing")
     return signing_key
-
-
-def canonical_header_bytes(header: dict[str, Any]) -> bytes:
-    """The bytes the signature is computed over: ``header`` minus its signature, keys sorted."""
-    metadata = {k: v for k, v in header["metadata"].items() if k != "signature"}
-    unsigned = {**header, "metadata": metadata}
-    return orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)
 
 
 def sign_header(header: dict[str, Any], key: bytes) -> str:

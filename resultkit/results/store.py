@@ -243,7 +243,6 @@ class ResultStore:
         Raises ``RecordCorruptError`` for a damaged, truncated or wrongly signed
         record, and ``SerializationError`` if its payload cannot be deserialized.
         """
-        validate_key(key)
         try:
             record = self._load(key)
         except FileNotFoundError:
@@ -259,7 +258,6 @@ class ResultStore:
         corrupt record or a storage fault is logged as a WARNING on the ``resultkit``
         logger and counts as a miss, so the caller recomputes and overwrites it.
         """
-        validate_key(key)
         try:
             return self._load(key)
         except FileNotFoundError:
@@ -268,6 +266,7 @@ class ResultStore:
             logger.warning("record %r in %s is unusable, treating it as a miss: %s",
                            key, self.storage.describe(), exc)
         except (StorageError, OSError) as exc:
+            validate_key(key)  # a bad key is the caller's error, not a miss (checked off the hit path)
             logger.warning("could not read record %r from %s, treating it as a miss: %s: %s",
                            key, self.storage.describe(), type(exc).__name__, exc)
         return None
@@ -337,7 +336,10 @@ class ResultStore:
                 raise RecordCorruptError(f"record {key!r} has no header line in its first {requested} bytes")
             requested = min(requested * 16, _MAX_HEADER_SIZE)
             head = self.storage.read_head(key, requested)
-        header, metadata = decode_header(memoryview(head)[:newline])
+        try:
+            header, metadata = decode_header(memoryview(head)[:newline])
+        except RecordCorruptError as exc:
+            raise RecordCorruptError(f"record {key!r}: {exc}") from None
         if self._signing_key is not None:
             verify_header(header, self._signing_key, key)
             if metadata.storage_key != key:

@@ -6,9 +6,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 import pytest
+import xxhash
 
 from resultkit.results import ResultStore
+from resultkit.results.record import canonical_header_bytes
 from resultkit.storage import LocalStorage, MemoryStorage, Storage
 
 StorageFactory = Callable[[], Storage]
@@ -83,3 +86,17 @@ class CountingLocalStorage(LocalStorage):
 @pytest.fixture
 def counting_storage(tmp_path: Path) -> Iterator[CountingLocalStorage]:
     yield CountingLocalStorage(tmp_path / "counted")
+
+
+def seal_header(header: dict[str, Any]) -> bytes:
+    """The header line for an edited header dict, with a recomputed header_hash (as a hand edit would)."""
+    header = {**header, "header_hash": "xxh3_128:" + xxhash.xxh3_128_hexdigest(canonical_header_bytes(header))}
+    return orjson.dumps(header) + b"\n"
+
+
+def rewrite_header(storage: Storage, key: str, **metadata_changes: object) -> None:
+    """Edit a stored record's header in place (payload kept), as a hand edit would."""
+    line, _, payload = storage.read(key).partition(b"\n")
+    header = orjson.loads(line)
+    header["metadata"].update(metadata_changes)
+    storage.write(key, seal_header(header) + payload)

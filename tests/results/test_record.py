@@ -19,6 +19,8 @@ from resultkit.results.record import (
     parse_timestamp,
 )
 
+from .conftest import seal_header
+
 CREATED = datetime(2026, 11, 22, 16, 34, 16, 123456, tzinfo=timezone.utc)
 
 
@@ -101,7 +103,7 @@ def test_expiry_is_absolute() -> None:
         (b'{"format": "resultkit-record", "version": "1", "metadata": {}}', "invalid version"),
         (b'{"format": "resultkit-record", "version": 0, "metadata": {}}', "invalid version"),
         (b'{"format": "resultkit-record", "version": 1}', "no 'metadata'"),
-        (b'{"format": "resultkit-record", "version": 1, "metadata": {}}', "lacks the field"),
+        (b'{"format": "resultkit-record", "version": 1, "metadata": {}}', "no 'header_hash'"),
     ],
 )
 def test_unreadable_headers_are_corrupt(line: bytes, reason: str) -> None:
@@ -109,11 +111,28 @@ def test_unreadable_headers_are_corrupt(line: bytes, reason: str) -> None:
         decode_header(line)
 
 
+def test_missing_fields_are_corrupt() -> None:
+    header = header_of()
+    del header["metadata"]["payload_hash"]
+    with pytest.raises(RecordCorruptError, match=r"lacks the field\(s\) \['payload_hash'\]"):
+        decode_header(seal_header(header))
+
+
+def test_every_single_bit_flip_in_a_header_is_detected() -> None:
+    line = encode_header(make_metadata(expiration=CREATED + timedelta(days=1)))[:-1]
+    for index in range(len(line)):
+        for bit in range(8):
+            damaged = bytearray(line)
+            damaged[index] ^= 1 << bit
+            with pytest.raises(RecordCorruptError):
+                decode_header(bytes(damaged))
+
+
 def test_a_newer_version_asks_to_upgrade() -> None:
     header = header_of()
     header["version"] = RECORD_VERSION + 1
     with pytest.raises(RecordCorruptError, match="upgrade resultkit"):
-        decode_header(orjson.dumps(header))
+        decode_header(seal_header(header))
 
 
 @pytest.mark.parametrize(
@@ -133,16 +152,16 @@ def test_a_newer_version_asks_to_upgrade() -> None:
 )
 def test_mistyped_fields_are_corrupt(field: str, value: Any) -> None:
     with pytest.raises(RecordCorruptError, match=r"invalid field|negative"):
-        decode_header(orjson.dumps(header_of(**{field: value})))
+        decode_header(seal_header(header_of(**{field: value})))
 
 
 def test_unknown_serializer_type_is_not_a_parse_error() -> None:
-    _, metadata = decode_header(orjson.dumps(header_of(serializer={"type": "no-such-serializer"})))
+    _, metadata = decode_header(seal_header(header_of(serializer={"type": "no-such-serializer"})))
     assert metadata.serializer == {"type": "no-such-serializer"}
 
 
 def test_unknown_metadata_fields_are_ignored_for_forward_compatibility() -> None:
-    _, metadata = decode_header(orjson.dumps(header_of(future_field={"a": 1})))
+    _, metadata = decode_header(seal_header(header_of(future_field={"a": 1})))
     assert metadata.storage_key == "task/abc"
 
 

@@ -22,18 +22,9 @@ from resultkit.results import ResultStore
 from resultkit.serializers import PickleSerializer
 from resultkit.storage import LocalStorage, MemoryStorage, Storage
 
-from .conftest import CountingLocalStorage
+from .conftest import CountingLocalStorage, rewrite_header
 
 VALUE = {"name": "train", "scores": [0.5, 0.25], "ok": True}
-
-
-def rewrite_header(storage: Storage, key: str, **metadata_changes: object) -> None:
-    """Edit a stored record's header in place (payload kept), as a hand edit would."""
-    raw = storage.read(key)
-    line, _, payload = raw.partition(b"\n")
-    header = orjson.loads(line)
-    header["metadata"].update(metadata_changes)
-    storage.write(key, orjson.dumps(header) + b"\n" + payload)
 
 
 def test_write_then_read_lookup_exists_metadata(store: ResultStore) -> None:
