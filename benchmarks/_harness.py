@@ -39,6 +39,7 @@ __all__ = [
     "machine_info",
     "median_time",
     "render_markdown",
+    "render_sections",
     "run_child",
     "scratch_dir",
     "time_per_call",
@@ -366,6 +367,11 @@ def _render_section(section: Section) -> list[str]:
     if section.notes:
         lines.append("")
     return lines
+
+
+def render_sections(sections: Sequence[Section]) -> str:
+    """Just the sections' tables (for progress output)."""
+    return "\n".join(line for section in sections for line in _render_section(section))
 
 
 def render_markdown(sections: Sequence[Section], header_lines: Sequence[str]) -> str:

@@ -23,7 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import BENCH_DIR, REPO_DIR, Config, Row, Section, machine_info, render_markdown
+from _harness import (
+    BENCH_DIR,
+    REPO_DIR,
+    Config,
+    Row,
+    Section,
+    machine_info,
+    render_markdown,
+    render_sections,
+)
 
 #: Workload modules in report order (module, name used by --only).
 WORKLOADS = {
@@ -126,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {name}", flush=True)
             new = run_workload(name, config)
             sections += new
-            print(render_markdown(new, []).split("\n", 2)[2], flush=True)
+            print(render_sections(new), flush=True)
             print(f"   ({time.monotonic() - t0:.0f} s)", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
