@@ -15,6 +15,7 @@ __all__ = ["CompressedSerializer"]
 
 # Above this many input bytes zstandard compresses on every core; below, threads cost more than they save.
 _MULTITHREAD_THRESHOLD = 4 << 20
+_COMPRESS_STEP = 1 << 20
 _DECOMPRESS_STEP = 4 << 20
 _LEVELS: dict[str, tuple[int, int, int]] = {  # library -> (default, lowest, highest)
     "zstandard": (3, -7, 22),
@@ -102,7 +103,12 @@ class CompressedSerializer(Serializer):
             return self._zstd_compress(chunks)
         make_compressor, _ = _STDLIB_CODECS[self.compressionlib]
         compressor = make_compressor(self._level)
-        pieces = [compressor.compress(chunk) for chunk in chunks]
+        pieces = []
+        for chunk in chunks:
+            # Bounded slices keep the compressor's output buffer small (it grows by copying).
+            view = memoryview(chunk).cast("B")
+            for start in range(0, view.nbytes, _COMPRESS_STEP):
+                pieces.append(compressor.compress(view[start : start + _COMPRESS_STEP]))
         pieces.append(compressor.flush())
         return [piece for piece in pieces if piece]
 

@@ -82,20 +82,28 @@ def register_json_type(
             f"register_json_type({cls.__qualname__}): only dataclasses, pydantic models and enums "
             "can be registered without encode= and decode= functions"
         )
-    tag = f"{cls.__module__}:{cls.__qualname__}" if tag is None else tag
+    tag = _qualified_name(cls) if tag is None else tag
     if not isinstance(tag, str) or not tag:
         raise ConfigurationError(f"register_json_type tag must be a non-empty string, got {tag!r}")
-    if tag in _BY_TAG and _BY_TAG[tag].cls is not cls:
+    previous = _BY_TAG.get(tag)
+    # A class redefined under the same name (a reloaded module, a notebook cell) takes over its tag.
+    if previous is not None and _qualified_name(previous.cls) != _qualified_name(cls):
         raise ConfigurationError(
-            f"JSON type tag {tag!r} is already registered for {_BY_TAG[tag].cls.__qualname__}; "
+            f"JSON type tag {tag!r} is already registered for {previous.cls.__qualname__}; "
             "choose another tag="
         )
+    if previous is not None:
+        _BY_CLASS.pop(previous.cls, None)
     old = _BY_CLASS.pop(cls, None)
     if old is not None:
         _BY_TAG.pop(old.tag, None)
     registration = _Registration(cls, tag, encode, decode)
     _BY_CLASS[cls] = registration
     _BY_TAG[tag] = registration
+
+
+def _qualified_name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def _structured_kind(cls: type) -> str | None:
@@ -180,7 +188,7 @@ _ENCODERS: dict[type, Callable[[Any], Any]] = {
 
 def _class_tag(cls: type) -> str:
     registration = _BY_CLASS.get(cls)
-    return registration.tag if registration is not None else f"{cls.__module__}:{cls.__qualname__}"
+    return registration.tag if registration is not None else _qualified_name(cls)
 
 
 def _encode_other(obj: Any) -> Any:
