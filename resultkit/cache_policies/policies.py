@@ -10,9 +10,13 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
+
+import orjson
+import xxhash
 
 from ..errors import ConfigurationError, StorageError
 from ..storage.base import validate_key
@@ -129,9 +133,21 @@ class CachePolicy:
 
 def _finalize_key(context: CacheKeyContext, parts: Mapping[str, Any]) -> str:
     # The task identity is in every built-in key: two tasks with equal inputs never share one.
-    hasher = Hasher()
-    hasher.update((_KEY_VERSION, context.task_name, dict(parts)))
-    return hasher.hexdigest()
+    # Parts are str digests keyed by name, so sorted-key JSON is a canonical encoding
+    # and far cheaper than the general hasher on this hot path.
+    try:
+        encoded = orjson.dumps([_KEY_VERSION, context.task_name, parts], option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a custom policy's parts that JSON cannot hold
+        hasher = Hasher()
+        hasher.update((_KEY_VERSION, context.task_name, dict(parts)))
+        return hasher.hexdigest()
+    return str(xxhash.xxh3_128_hexdigest(encoded))
+
+
+@functools.lru_cache(maxsize=1024)
+def _source_digest(source: str) -> str:
+    # One task's source is hashed on every call; remember it (str hashes are cached too).
+    return hash_value(source)
 
 
 @dataclass(frozen=True)
@@ -197,7 +213,7 @@ class TaskSource(CachePolicy):
     def key_parts(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         if not context.task_source:
             return None
-        return {self.part_name: hash_value(context.task_source)}
+        return {self.part_name: _source_digest(context.task_source)}
 
 
 @dataclass(frozen=True)

@@ -303,3 +303,13 @@ def test_hasher_streams_several_values() -> None:
     third.update("a")
     third.update(1)
     assert third.hexdigest() != first.hexdigest()
+
+
+@pytest.mark.parametrize(
+    "value", ["", "abc", "é" * 5000, "\ud800", 0, -1, 255, 2**61, -(2**62) + 1, 2**62, 2**200, 1.5, -0.0]
+)
+def test_fast_paths_agree_with_the_streaming_encoder(value: Any) -> None:
+    # hash_value short-cuts small str/int/float; nested in a Hasher they take the general path.
+    streamed = Hasher()
+    streamed.update(value)
+    assert hash_value(value) == streamed.hexdigest()
