@@ -17,6 +17,7 @@ import inspect
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from .._env import env_float
 from ..errors import ConfigurationError, LockTimeout, StorageError, TransactionError
@@ -198,8 +199,20 @@ class Transaction:
             )
         return manager
 
-    def _acquire_lock(self) -> None:
-        if not self._needs_lock():
+    def _lookup(self) -> Any:
+        if self.key is None or self.store is None or self.overwrite:
+            return None
+        return self.store.lookup(self.key)
+
+    def _begin_io(self) -> None:
+        """Look the key up and, under SERIALIZABLE on a miss, take its lock and look again.
+
+        A stored record is final, so a hit needs no lock; a caller that waits for the
+        lock checks the store each time the lock is released, so a whole herd of
+        waiters reads the winner's record at once instead of taking the lock in turn.
+        """
+        self.record = self._lookup()
+        if self.record is not None or not self._needs_lock():
             return
         assert self.key is not None
         manager = self._choose_lock_manager()
@@ -209,34 +222,39 @@ class Transaction:
                 return  # an enclosing transaction already holds this key for us
             ancestor = ancestor._parent
         timeout = self.lock_timeout if self.lock_timeout is not None else env_float("lock_timeout", 300)
+        deadline = time.monotonic() + timeout
         holder = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
         renewable = callable(getattr(manager, "extend_lock", None))
         hold = LEASE_SECONDS if renewable else None
-        if not manager.acquire_lock(self.key, holder, acquire_timeout=timeout, hold_timeout=hold):
-            lock_holder = getattr(manager, "lock_holder", None)
-            current = lock_holder(self.key) if callable(lock_holder) else None
-            raise LockTimeout(
-                f"could not lock {self.key!r} within {timeout:g} s: it is held by "
-                f"{current or 'another holder'!s} ({manager!r}); wait longer with lock_timeout= "
-                "or RESULTKIT_LOCK_TIMEOUT, or stop the holder"
-            )
+        while not manager.acquire_lock(self.key, holder, acquire_timeout=0, hold_timeout=hold):
+            left = deadline - time.monotonic()
+            if left <= 0 or not manager.wait_for_lock(self.key, timeout=left):
+                self._raise_lock_timeout(manager, timeout)
+            self.record = self._lookup()
+            if self.record is not None:
+                return  # the holder committed while we waited
         token = keep_lease(manager, self.key, holder, LEASE_SECONDS) if renewable else None
         self._lock = _HeldLock(manager, holder, token)
+        try:
+            self.record = self._lookup()  # under the lock: someone may have committed meanwhile
+        except BaseException:
+            self._release_lock()
+            raise
+        if self.record is not None:
+            self._release_lock()
+
+    def _raise_lock_timeout(self, manager: LockManager, timeout: float) -> NoReturn:
+        lock_holder = getattr(manager, "lock_holder", None)
+        current = lock_holder(self.key) if callable(lock_holder) else None
+        raise LockTimeout(
+            f"could not lock {self.key!r} within {timeout:g} s: it is held by "
+            f"{current or 'another holder'!s} ({manager!r}); wait longer with lock_timeout= "
+            "or RESULTKIT_LOCK_TIMEOUT, or stop the holder"
+        )
 
     def _open(self) -> None:
         self._token = _current.set(self)
-        self.state = TransactionState.ACTIVE
-        try:
-            if self.key is not None and self.store is not None and not self.overwrite:
-                record = self.store.lookup(self.key)
-                if record is not None:
-                    self.record = record
-                    self.state = TransactionState.COMMITTED
-                    self._release_lock()
-        except BaseException:
-            self._close_context()
-            self._release_lock()
-            raise
+        self.state = TransactionState.COMMITTED if self.record is not None else TransactionState.ACTIVE
 
     def _release_lock(self) -> None:
         held, self._lock = self._lock, None
@@ -252,14 +270,16 @@ class Transaction:
 
     def __enter__(self) -> Transaction:
         self._prepare()
-        self._acquire_lock()
+        self._begin_io()
         self._open()
         return self
 
     async def __aenter__(self) -> Transaction:
         self._prepare()
         if self._needs_lock():
-            await asyncio.to_thread(self._acquire_lock)  # waiting must not block the loop
+            await asyncio.to_thread(self._begin_io)  # waiting must not block the loop
+        else:
+            self._begin_io()
         self._open()
         return self
 

@@ -89,7 +89,7 @@ def not_held_error(key: str, holder: str, actual: str | None) -> TransactionErro
     )
 
 
-def backoff_delays(timeout: float | None, first: float = 0.005, most: float = 0.1) -> Iterator[float]:
+def backoff_delays(timeout: float | None, first: float = 0.005, most: float = 0.05) -> Iterator[float]:
     """Sleep lengths for polling until ``timeout`` seconds pass (forever when None).
 
     Yields the next delay (already capped by the time left); stops when time is up.
