@@ -29,7 +29,7 @@ from fsspec.core import split_protocol
 
 from ..errors import ConfigurationError, ResultkitError, StorageError
 from .base import RESERVED_PREFIX, Buffer, Storage
-from .retry import RetryPolicy, call_with_retries
+from .retry import DEFAULT_RETRY, RetryPolicy, call_with_retries
 
 __all__ = ["EXTRA_FOR_PROTOCOL", "FsspecStorage", "filesystem_class"]
 
@@ -90,9 +90,11 @@ class FsspecStorage(Storage):
 
     block_type = "fsspec"
     #: Payloads up to this size are sent in one PUT; larger ones stream as a multipart upload.
-    single_put_limit: ClassVar[int] = 16 << 20
+    single_put_limit: int = 16 << 20
     #: Part size of multipart uploads (S3 needs >= 5 MiB).
-    part_size: ClassVar[int] = 8 << 20
+    part_size: int = 8 << 20
+    #: How transient faults are retried (on top of the client library's own retries).
+    retry_policy: RetryPolicy = DEFAULT_RETRY
     #: Extra keyword arguments for ``cat_file`` on whole-object reads.
     _cat_options: ClassVar[dict[str, Any]] = {}
 
@@ -191,7 +193,8 @@ class FsspecStorage(Storage):
 
     def _call(self, action: str, key: str, fn: Callable[[], T]) -> T:
         try:
-            return call_with_retries(fn, backend=self.describe(), action=action, key=key)
+            return call_with_retries(fn, backend=self.describe(), action=action, key=key,
+                                     policy=self.retry_policy)
         except StorageError as exc:
             # A folder where an object was expected: there is no object at that key.
             if isinstance(exc.__cause__, (IsADirectoryError, NotADirectoryError)) and action != "write":

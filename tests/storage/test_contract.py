@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -213,3 +214,43 @@ def test_failed_overwrite_keeps_old_object(storage: Storage) -> None:
     with pytest.raises(RuntimeError):
         storage.write("k", chunks())
     assert storage.read("k") == b"old"
+
+
+def _small_put_limit(storage: Storage) -> None:
+    """Make remote backends take the streaming (multipart/resumable) path for small data."""
+    target = storage.remote if isinstance(storage, CachedStorage) else storage
+    if isinstance(target, FsspecStorage):
+        target.single_put_limit = 1 << 20
+        target.part_size = 5 << 20
+
+
+def test_streamed_write_completes_whole(storage: Storage) -> None:
+    _small_put_limit(storage)
+    block = os.urandom(1 << 20)
+    storage.write("streamed", (memoryview(block) for _ in range(12)))
+    assert storage.read("streamed") == block * 12
+
+
+def test_streamed_write_failing_midway_leaves_no_object(storage: Storage) -> None:
+    _small_put_limit(storage)
+    block = os.urandom(1 << 20)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(12):  # more than two 5 MiB parts already uploaded
+            yield block
+        raise RuntimeError("producer failed at 12 MiB")
+
+    with pytest.raises(RuntimeError, match="producer failed"):
+        storage.write("streamed", chunks())
+    assert not storage.exists("streamed")
+    assert list(storage.list()) == []
+    with pytest.raises(FileNotFoundError):
+        storage.read("streamed")
+
+
+def test_instances_pickle_and_work_after(storage: Storage) -> None:
+    storage.write("k", b"before pickling")
+    clone = pickle.loads(pickle.dumps(storage))
+    assert clone.read("k") == b"before pickling"
+    clone.write("k2", b"from the clone")
+    assert clone.read("k2") == b"from the clone"
