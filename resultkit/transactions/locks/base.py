@@ -29,8 +29,8 @@ DEFAULT_HOLD_TIMEOUT = 300.0
 class LockManager(Protocol):
     """Grants leased locks on string keys to named holders.
 
-    >>> manager = MemoryLockManager()                     # doctest: +SKIP
-    >>> manager.acquire_lock("k", holder="me", acquire_timeout=0)
+    >>> from resultkit.transactions import MemoryLockManager
+    >>> MemoryLockManager().acquire_lock("k", holder="me", acquire_timeout=0)
     True
     """
 

@@ -76,7 +76,7 @@ class FileLockManager:
     """Locks shared by processes on one machine or a shared file system.
 
     >>> locks = FileLockManager("/tmp/my-locks")           # doctest: +SKIP
-    >>> locks.acquire_lock("results/abc", holder="worker-1", acquire_timeout=5)
+    >>> locks.acquire_lock("results/abc", holder="worker-1", acquire_timeout=5)  # doctest: +SKIP
     True
     """
 

@@ -54,7 +54,7 @@ class RedisLockManager:
     use, so the manager pickles (to workers) without a live connection.
 
     >>> locks = RedisLockManager("redis://localhost:6379/0")   # doctest: +SKIP
-    >>> locks.acquire_lock("results/abc", holder="worker-1", hold_timeout=60)
+    >>> locks.acquire_lock("results/abc", holder="worker-1", hold_timeout=60)  # doctest: +SKIP
     True
     """
 
