@@ -7,7 +7,9 @@ The steps are separate methods of :class:`TaskCall` so the sync and async faces 
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import threading
 import time
 import uuid
@@ -34,6 +36,24 @@ __all__ = ["CallPlan", "MemoryTier", "TaskCall", "plan_for", "run_with_retries",
 logger = logging.getLogger("resultkit")
 
 _MEMORY_TIER_SIZE = 256
+
+
+# Call ids: a random per-process token plus a counter. As unique as uuid4 per call, but
+# without a urandom syscall on every call (the hot path builds one per call).
+_process_token = uuid.uuid4().hex
+_call_counter = itertools.count()
+
+
+def _new_process_token() -> None:
+    global _process_token
+    _process_token = uuid.uuid4().hex
+
+
+os.register_at_fork(after_in_child=_new_process_token)
+
+
+def _next_call_id() -> str:
+    return f"{_process_token}-{next(_call_counter)}"
 
 
 class MemoryTier:
@@ -140,11 +160,18 @@ class TaskCall:
         self.task = task
         self.plan = plan
         self.inputs = inputs
-        self.call_id = uuid.uuid4().hex
+        self._call_id: str | None = None
         self.key: str | None = None
         self._stack = ExitStack()
         self._txn: Any = None
         self._cache_context: Any = None
+
+    @property
+    def call_id(self) -> str:
+        """Unique id of this call (the task run id), made on first use."""
+        if self._call_id is None:
+            self._call_id = _next_call_id()
+        return self._call_id
 
     # -- key ------------------------------------------------------------------------
 
@@ -244,9 +271,7 @@ class TaskCall:
         store = self.plan.store
         if store is None:
             return None
-        from .results import ResultReference
-
-        return ResultReference(store.storage, key, store.serializer)
+        return (store, key)  # State builds the ResultReference on first access
 
     # -- STAGE and COMMIT -----------------------------------------------------------
 

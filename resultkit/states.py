@@ -19,7 +19,7 @@ class State(Generic[R]):
     (True, 3)
     """
 
-    __slots__ = ("_value", "cache_key", "exception", "name", "reference")
+    __slots__ = ("_reference", "_value", "cache_key", "exception", "name")
 
     def __init__(
         self,
@@ -35,8 +35,24 @@ class State(Generic[R]):
         self.exception = exception
         #: The key the value is (or would be) cached under; None when not cached.
         self.cache_key = cache_key
-        #: A ``ResultReference`` to the stored record, or None when not persisted.
-        self.reference = reference
+        # A ResultReference, or (store, key) to build one on first access: the hit path
+        # should not pay for a handle most callers never look at.
+        self._reference = reference
+
+    @property
+    def reference(self) -> Any:
+        """A ``ResultReference`` to the stored record, or None when not persisted."""
+        ref = self._reference
+        if isinstance(ref, tuple):
+            from .results import ResultReference
+
+            store, key = ref
+            ref = self._reference = ResultReference(store.storage, key, store.serializer)
+        return ref
+
+    @reference.setter
+    def reference(self, value: Any) -> None:
+        self._reference = value
 
     def is_completed(self) -> bool:
         """True for a value computed now or read from the cache."""

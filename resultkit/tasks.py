@@ -60,6 +60,7 @@ class Task(Generic[P, R]):
         #: Identity used in keys: ``module.qualname`` or the ``name=`` option.
         self.identity: str = options.name or f"{getattr(fn, '__module__', '?')}.{label}"
         self.signature = inspect.signature(fn)
+        self._positional = _plain_positional_names(self.signature)
         self.is_async = inspect.iscoroutinefunction(fn)
         if source is None:
             from .cache_policies.context import capture_source
@@ -152,6 +153,9 @@ class Task(Generic[P, R]):
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by parameter name, defaults applied (what ``INPUTS`` hashes)."""
+        names = self._positional
+        if not kwargs and names is not None and len(args) == len(names):
+            return dict(zip(names, args, strict=True))  # fast path: every parameter passed positionally
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -195,6 +199,13 @@ def _rebuild_task(payload: bytes) -> Task[Any, Any]:
 
     fn, options, commit_hooks, rollback_hooks, source = cloudpickle.loads(payload)
     return Task(fn, options, commit_hooks, rollback_hooks, source)
+
+
+def _plain_positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
+    """Parameter names when all are plain positional-or-keyword ones, else None."""
+    plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = signature.parameters.values()
+    return tuple(p.name for p in params) if all(p.kind in plain for p in params) else None
 
 
 def _check_hook(hook: Any, kind: str) -> Any:
