@@ -13,7 +13,6 @@ import pickle
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from importlib import metadata as _importlib_metadata
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -75,18 +74,9 @@ def resolve_storage_value(storage: Storage | str | os.PathLike[str] | None) -> S
         storage = configured
     if isinstance(storage, Storage):
         return storage
-    try:
-        from ..storage.resolve import resolve_storage  # type: ignore[import-not-found]
-    except ImportError:  # resolve.py not landed yet: paths only
-        if isinstance(storage, (str, Path)) and "://" not in str(storage):
-            from ..storage.local import LocalStorage
+    from ..storage.resolve import resolve_storage  # fsspec-backed resolution loads on first use
 
-            return LocalStorage(storage)
-        raise ConfigurationError(
-            f"storage must be a Storage instance or a local path, got {storage!r}"
-        ) from None
-    resolved: Storage = resolve_storage(storage)
-    return resolved
+    return resolve_storage(storage)
 
 
 def _expiration_moment(expiration: datetime | timedelta | None) -> datetime | None:
@@ -265,10 +255,14 @@ class ResultStore:
         except (RecordCorruptError, SerializationError) as exc:
             logger.warning("record %r in %s is unusable, treating it as a miss: %s",
                            key, self.storage.describe(), exc)
-        except (StorageError, OSError) as exc:
+        except Exception as exc:
             validate_key(key)  # a bad key is the caller's error, not a miss (checked off the hit path)
+            # A storage fault (or a backend raising its own exception type) must not fail
+            # the caller: the value is recomputed. Unexpected types keep their traceback.
+            expected = isinstance(exc, (StorageError, OSError))
             logger.warning("could not read record %r from %s, treating it as a miss: %s: %s",
-                           key, self.storage.describe(), type(exc).__name__, exc)
+                           key, self.storage.describe(), type(exc).__name__, exc,
+                           exc_info=not expected)
         return None
 
     def exists(self, key: str) -> bool:

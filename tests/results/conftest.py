@@ -27,23 +27,51 @@ def _memory(request: pytest.FixtureRequest) -> Storage:
 
 
 def _s3(request: pytest.FixtureRequest) -> Storage:
-    from resultkit.storage.s3 import S3Storage
+    from resultkit.storage import S3Storage
 
-    endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = request.getfixturevalue("s3_bucket")
-    return S3Storage(bucket, prefix="results", endpoint_url=endpoint, skip_instance_cache=True)
+    return S3Storage(
+        request.getfixturevalue("s3_bucket"),
+        "results",
+        endpoint_url=request.getfixturevalue("s3_endpoint"),
+        skip_instance_cache=True,
+    )
+
+
+def _gcs(request: pytest.FixtureRequest) -> Storage:
+    from resultkit.storage import GCSStorage
+
+    return GCSStorage(
+        request.getfixturevalue("gcs_bucket"),
+        "results",
+        token="anon",
+        project="test",
+        endpoint_url=request.getfixturevalue("gcs_endpoint"),
+        skip_instance_cache=True,
+    )
 
 
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {
     "local": _local,
     "memory": _memory,
 }
+# Remote backends run a focused suite (tests/results/test_remote.py): every request
+# goes through moto or fake-gcs-server, which are slow enough to matter.
+REMOTE_BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {
+    "s3": _s3,
+    "gcs": _gcs,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def storage(request: pytest.FixtureRequest) -> Storage:
-    """A fresh, empty storage of each backend kind."""
+    """A fresh, empty storage of each local backend kind."""
     return BACKENDS[request.param](request)
+
+
+@pytest.fixture(params=sorted(REMOTE_BACKENDS))
+def remote_storage(request: pytest.FixtureRequest) -> Storage:
+    """A fresh, empty S3 (moto) or GCS (fake-gcs-server) storage."""
+    return REMOTE_BACKENDS[request.param](request)
 
 
 @pytest.fixture
