@@ -124,3 +124,27 @@ def test_racing_reclaimers_of_a_dead_lock_have_one_winner(
         assert json.loads(manager._lock_path(lock_key).read_text())["holder"] == winners[0]
     else:
         assert manager.is_lock_holder(lock_key, winners[0])
+
+
+def test_transaction_whose_holder_was_killed_mid_body_is_taken_over(
+    spawn: Any, tmp_path: Path
+) -> None:
+    from resultkit.results import ResultStore
+    from resultkit.storage import LocalStorage
+    from resultkit.transactions import transaction
+
+    storage_path = str(tmp_path / "storage")
+    ready = spawn.Event()
+    doomed = spawn.Process(target=workers.serializable_body_until_killed,
+                           args=(storage_path, "k", ready))
+    doomed.start()
+    try:
+        assert ready.wait(60)
+        os.kill(doomed.pid, signal.SIGKILL)
+    finally:
+        doomed.join(30)
+    store = ResultStore(LocalStorage(storage_path))
+    with transaction("k", store=store, isolation_level="SERIALIZABLE", lock_timeout=30) as txn:
+        assert not txn.is_committed()  # the dead holder wrote nothing
+        txn.stage("recomputed")
+    assert store.read("k").result == "recomputed"

@@ -374,6 +374,7 @@ def test_serializable_on_remote_storage_without_lock_manager_explains_how(
     from resultkit.storage.s3 import S3Storage
 
     remote = ResultStore(S3Storage(s3_bucket, endpoint_url=s3_endpoint))
+    assert default_lock_manager(remote) is None
     with pytest.raises(ConfigurationError, match="lock_manager=RedisLockManager"):
         with transaction("k", store=remote, isolation_level="SERIALIZABLE"):
             pass
@@ -411,3 +412,22 @@ def test_async_with_waits_for_a_lock_without_blocking_the_loop(store: ResultStor
         return order
 
     assert asyncio.run(main()) == ["first", "second committed"]
+
+
+def test_overwrite_under_serializable_locks_and_replaces(store: ResultStore) -> None:
+    store.write("k", "old")
+    locks = default_lock_manager(store)
+    assert locks is not None
+    with transaction("k", store=store, isolation_level="SERIALIZABLE", overwrite=True) as txn:
+        assert not txn.is_committed() and locks.is_locked("k")
+        txn.stage("new")
+    assert store.read("k").result == "new" and not locks.is_locked("k")
+
+
+def test_nested_transaction_on_the_same_key_reuses_the_held_lock(store: ResultStore) -> None:
+    with transaction("k", store=store, isolation_level="SERIALIZABLE", lock_timeout=1) as outer:
+        with transaction("k", store=store, isolation_level="SERIALIZABLE",
+                         lock_timeout=1) as inner:  # would time out if it waited for outer
+            inner.stage("inner")
+        outer.stage("outer")
+    assert store.read("k").result == "outer"  # the child is written first, then the parent

@@ -119,3 +119,12 @@ def task_herd_member(x: int, body_log: str, start: Any, results: Any,
     start.wait()
     state = call(x, body_log, return_state=True)
     results.put((state.name, state.result()))
+
+
+def serializable_body_until_killed(storage_path: str, key: str, ready: Any) -> None:
+    """Enter a SERIALIZABLE transaction (taking the key's file lock) and hang in its body."""
+    store = ResultStore(LocalStorage(storage_path))
+    with transaction(key, store=store, isolation_level="SERIALIZABLE") as txn:
+        assert not txn.is_committed()
+        ready.set()
+        threading.Event().wait()
