@@ -26,6 +26,7 @@ from .errors import ConfigurationError, StorageError
 from .settings import EffectiveSettings, effective_settings, settings_fingerprint
 from .states import State
 from .storage.base import validate_key
+from .transactions import transaction
 
 if TYPE_CHECKING:
     from .results import ResultStore
@@ -238,7 +239,7 @@ class TaskCall:
                 self._log_hit(key, "memory")
                 return State("Cached", value=value, cache_key=key, reference=self._reference(key))
         policy = plan.policy
-        self._txn = self._stack.enter_context(_transaction(
+        self._txn = self._stack.enter_context(transaction(
             key=key if key is not None else (None if plan.store is None else self._random_key()),
             store=plan.store,
             isolation_level=getattr(policy, "isolation_level", None) if key is not None else None,
@@ -314,47 +315,6 @@ class TaskCall:
         """Roll this call's transaction back; nothing is written under the key."""
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
         return State("Failed", exception=exc, cache_key=self.key)
-
-
-def _transaction(**options: Any) -> Any:
-    try:
-        from .transactions import transaction
-    except ImportError:  # transactions not landed yet: commit directly
-        return _DirectTransaction(**options)
-    return transaction(**options)
-
-
-class _DirectTransaction:
-    """Stand-in for ``resultkit.transactions.transaction`` with the same shape: lookup, stage, write."""
-
-    def __init__(self, key: str | None, store: Any, overwrite: bool, **_: Any) -> None:
-        self.key, self.store, self.overwrite = key, store, overwrite
-        self.record: Any = None
-        self._staged: tuple[Any, ...] | None = None
-        self._committed = False
-
-    def __enter__(self) -> _DirectTransaction:
-        if self.store is not None and self.key is not None and not self.overwrite:
-            self.record = self.store.lookup(self.key)
-            self._committed = self.record is not None
-        return self
-
-    def is_committed(self) -> bool:
-        return self._committed
-
-    def stage(self, value: Any, on_commit: Any = (), on_rollback: Any = (), expiration: Any = None,
-              extra: Any = None) -> None:
-        self._staged = (value, list(on_commit), expiration, extra)
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None or self._staged is None:
-            return
-        value, hooks, expiration, extra = self._staged
-        if self.store is not None and self.key is not None:
-            self.store.write(self.key, value, expiration=expiration, extra=extra)
-        self._committed = True
-        for hook in hooks:
-            hook(self)
 
 
 def run_with_retries(task: Any, call: Callable[[], Any]) -> Any:

@@ -10,7 +10,6 @@ A flow is not a transaction: tasks called directly in it each commit on their ow
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import logging
@@ -77,6 +76,8 @@ class Flow(Generic[P, R]):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _call_async(self, args: Any, kwargs: Any) -> Any:
+        import asyncio
+
         run_id = uuid.uuid4().hex
         for attempt in range(self.options.retries + 1):
             try:
