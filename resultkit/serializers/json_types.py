@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import enum
-import math
 import pathlib
 import sys
 import uuid
@@ -121,16 +120,19 @@ def _structured_kind(cls: type) -> str | None:
 
 
 def encode_value(obj: Any) -> Any:
-    """A JSON-native tree (dicts with str keys, lists, str, int64, finite floats) for ``obj``."""
+    """A JSON-native tree (dicts with str keys, lists, str, int64, finite floats) for ``obj``.
+
+    Containers that need no tags are returned as they are, not copied.
+    """
     kind = type(obj)
     if kind is str or kind is bool or obj is None:
         return obj
     if kind is int:
         return obj if _INT64_MIN <= obj <= _INT64_MAX else {TAG: "int", "v": str(obj)}
     if kind is float:
-        return obj if math.isfinite(obj) else {TAG: "float", "v": repr(obj)}
+        return obj if obj - obj == 0.0 else {TAG: "float", "v": repr(obj)}
     if kind is list:
-        return [encode_value(item) for item in obj]
+        return _encode_list(obj)
     if kind is dict:
         return _encode_dict(obj)
     encoder = _ENCODERS.get(kind)
@@ -139,10 +141,51 @@ def encode_value(obj: Any) -> Any:
     return _encode_other(obj)
 
 
+# The two functions below are the hot path for large plain data, so they repeat the scalar
+# checks of encode_value inline and copy a container only once a member needs a tag.
+_TEXT_TYPES = frozenset({str, bool, type(None)})
+
+
+def _encode_list(obj: list[Any]) -> list[Any]:
+    if set(map(type, obj)) <= _TEXT_TYPES:  # set and map run in C
+        return obj
+    encoded_list: list[Any] | None = None
+    for index, value in enumerate(obj):
+        kind = type(value)
+        if kind is str or kind is bool or value is None:
+            continue
+        if kind is float and value - value == 0.0:  # finite
+            continue
+        if kind is int and _INT64_MIN <= value <= _INT64_MAX:
+            continue
+        encoded = _encode_dict(value) if kind is dict else encode_value(value)
+        if encoded is value:
+            continue
+        if encoded_list is None:
+            encoded_list = list(obj)
+        encoded_list[index] = encoded
+    return obj if encoded_list is None else encoded_list
+
+
 def _encode_dict(obj: dict[Any, Any]) -> dict[str, Any]:
-    if TAG not in obj and all(type(key) is str for key in obj):
-        return {key: encode_value(value) for key, value in obj.items()}
-    return {TAG: "dict", "v": [[encode_value(k), encode_value(v)] for k, v in obj.items()]}
+    if TAG in obj or not set(map(type, obj)) <= {str}:
+        return {TAG: "dict", "v": [[encode_value(k), encode_value(v)] for k, v in obj.items()]}
+    encoded_dict: dict[str, Any] | None = None
+    for key, value in obj.items():
+        kind = type(value)
+        if kind is str or kind is bool or value is None:
+            continue
+        if kind is float and value - value == 0.0:
+            continue
+        if kind is int and _INT64_MIN <= value <= _INT64_MAX:
+            continue
+        encoded = _encode_list(value) if kind is list else encode_value(value)
+        if encoded is value:
+            continue
+        if encoded_dict is None:
+            encoded_dict = dict(obj)
+        encoded_dict[key] = encoded
+    return obj if encoded_dict is None else encoded_dict
 
 
 def _b64(data: Any) -> str:
