@@ -93,10 +93,9 @@ class CachePolicy:
         >>> INPUTS.configure(key_storage="/tmp/keys") is INPUTS
         False
         """
+        values = (key_storage, _coerce_isolation_level(isolation_level), lock_manager)
         changes = {
-            name: value
-            for name, value in zip(_CONFIG_FIELDS, (key_storage, isolation_level, lock_manager), strict=True)
-            if value is not None
+            name: value for name, value in zip(_CONFIG_FIELDS, values, strict=True) if value is not None
         }
         return dataclasses.replace(self, **changes)
 
@@ -129,6 +128,25 @@ class CachePolicy:
 
     def _config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _CONFIG_FIELDS}
+
+
+def _coerce_isolation_level(value: Any) -> Any:
+    """``"serializable"`` -> ``IsolationLevel.SERIALIZABLE`` when the transactions layer is present."""
+    if value is None:
+        return None
+    try:
+        from ..transactions.states import IsolationLevel
+    except ImportError:  # this layer is usable without transactions: keep the value as given
+        return value
+    if isinstance(value, IsolationLevel):
+        return value
+    if isinstance(value, str) and value.upper() in IsolationLevel.__members__:
+        return IsolationLevel[value.upper()]
+    choices = ", ".join(IsolationLevel.__members__)
+    raise ConfigurationError(
+        f"configure(isolation_level={value!r}) is not one of {choices}; "
+        "pass e.g. IsolationLevel.SERIALIZABLE from resultkit.transactions"
+    )
 
 
 def _finalize_key(context: CacheKeyContext, parts: Mapping[str, Any]) -> str:

@@ -313,6 +313,17 @@ def test_configure_returns_a_copy_and_never_mutates_constants() -> None:
     assert configured.compute_key(CTX, {"x": 1}) == INPUTS.compute_key(CTX, {"x": 1})
 
 
+def test_configure_isolation_level_accepts_the_enum_or_its_name_only() -> None:
+    from resultkit.transactions import IsolationLevel
+
+    assert INPUTS.configure(isolation_level="serializable").isolation_level is IsolationLevel.SERIALIZABLE
+    assert INPUTS.configure(isolation_level=IsolationLevel.READ_COMMITTED).isolation_level is (
+        IsolationLevel.READ_COMMITTED
+    )
+    with pytest.raises(ConfigurationError, match=r"SERIALISABLE.*READ_COMMITTED, SERIALIZABLE"):
+        INPUTS.configure(isolation_level="SERIALISABLE")
+
+
 def test_configuration_survives_composition() -> None:
     policy = INPUTS.configure(isolation_level="SERIALIZABLE") + TASK_SOURCE.configure(lock_manager="lm")
     assert policy.isolation_level == "SERIALIZABLE"
