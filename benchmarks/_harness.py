@@ -220,11 +220,13 @@ def child_env(**overrides: str) -> dict[str, str]:
         AWS_DEFAULT_REGION="us-east-1",
         AWS_EC2_METADATA_DISABLED="true",
         GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT="false",
-        PYTHONDONTWRITEBYTECODE="1",
     )
     for name in list(env):
         if name.startswith(("RESULTKIT_", "PREFECT_")):
             del env[name]
+    # This machine's shell sets it; a normal install caches bytecode, and without the cache
+    # every child would recompile every module it imports (cold-start figures tripled).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = os.pathsep.join([str(BENCH_DIR), str(REPO_DIR)])
     env.update(overrides)
     return env
@@ -344,6 +346,8 @@ def _render_section(section: Section) -> list[str]:
     if section.target:
         verdict = {True: "met", False: "**MISSED**", None: "not measured"}[section.target_met]
         lines += [f"Target: {section.target} ({verdict})", ""]
+    if not section.rows:
+        return lines
     has_throughput = any(row.gbps is not None for row in section.rows)
     header = ["library", "median"] + (["GB/s"] if has_throughput else [])
     header += ["n", "time vs resultkit", *section.extra_columns, "note"]

@@ -88,9 +88,10 @@ def child_main(spec: dict[str, Any]) -> None:
 
 def _python_for(library: str, config: Config) -> str:
     if library == "prefect":
-        if config.prefect_python is None:
-            raise Unavailable(config.prefect_reason)
-        return str(config.prefect_python)
+        python, reason = (config.prefect_python, config.prefect_reason)
+        if python is None:
+            raise Unavailable(reason)
+        return str(python)
     return sys.executable
 
 

@@ -260,8 +260,8 @@ def _measure(config: Config, kind: str, size: int) -> list[Section]:
 
 
 def run(config: Config) -> list[Section]:
-    array_size = (32 << 20) if config.quick else (256 << 20)
-    frame_rows = 200_000 if config.quick else 2_000_000
+    array_size = (16 << 20) if config.quick else (256 << 20)
+    frame_rows = 100_000 if config.quick else 2_000_000
     return _measure(config, "array", array_size) + _measure(config, "frame", frame_rows)
 
 
