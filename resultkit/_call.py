@@ -20,16 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ._options import TaskOptions
+from ._options import TaskOptions, retry_delay
+from .cache_policies.context import CacheKeyContext
+from .cache_policies.policies import DEFAULT, NO_CACHE, CacheKeyFnPolicy
 from .context import get_run_context
 from .errors import ConfigurationError, StorageError
+from .results import ResultStore
 from .settings import EffectiveSettings, effective_settings, settings_fingerprint
 from .states import State
 from .storage.base import validate_key
 from .transactions import transaction
 
 if TYPE_CHECKING:
-    from .results import ResultStore
     from .storage.base import Storage
 
 __all__ = ["CallPlan", "MemoryTier", "TaskCall", "plan_for", "run_with_retries", "run_with_retries_async"]
@@ -106,8 +108,6 @@ class CallPlan:
 
 
 def _is_no_cache(policy: Any) -> bool:
-    from .cache_policies.policies import NO_CACHE
-
     return policy is NO_CACHE or type(policy) is type(NO_CACHE)
 
 
@@ -124,9 +124,6 @@ def plan_for(options: TaskOptions, cache: dict[tuple[Any, ...], CallPlan]) -> Ca
 
 
 def _build_plan(options: TaskOptions) -> CallPlan:
-    from .cache_policies.policies import DEFAULT, CacheKeyFnPolicy
-    from .results import ResultStore
-
     env = effective_settings()
     if options.persist_result is not None:
         persist = options.persist_result
@@ -190,8 +187,6 @@ class TaskCall:
     def cache_context(self) -> Any:
         """The ``CacheKeyContext`` policies read for this call."""
         if self._cache_context is None:
-            from .cache_policies.context import CacheKeyContext
-
             run = get_run_context()
             self._cache_context = CacheKeyContext(
                 task_name=self.task.identity,
@@ -319,8 +314,6 @@ class TaskCall:
 
 def run_with_retries(task: Any, call: Callable[[], Any]) -> Any:
     """Call ``call`` up to ``1 + retries`` times, sleeping ``retry_delay_seconds`` between."""
-    from ._options import retry_delay
-
     options = task.options
     for attempt in range(options.retries + 1):
         try:
@@ -339,8 +332,6 @@ def run_with_retries(task: Any, call: Callable[[], Any]) -> Any:
 async def run_with_retries_async(task: Any, call: Callable[[], Any]) -> Any:
     """The async face of :func:`run_with_retries`: ``call()`` returns an awaitable."""
     import asyncio
-
-    from ._options import retry_delay
 
     options = task.options
     for attempt in range(options.retries + 1):
