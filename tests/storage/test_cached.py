@@ -30,7 +30,7 @@ class CountingStorage(MemoryStorage):
 
 @pytest.fixture
 def s3(s3_endpoint: str, s3_bucket: str) -> S3Storage:
-    return S3Storage(s3_bucket, "results", endpoint_url=s3_endpoint, skip_instance_cache=True)
+    return S3Storage(s3_bucket, "results", endpoint_url=s3_endpoint)
 
 
 def test_unchanged_remote_is_served_from_the_local_copy(tmp_path: Path) -> None:
