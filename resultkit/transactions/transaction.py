@@ -13,14 +13,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import enum
-import inspect
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +27,7 @@ from typing import Any, NoReturn, TypeVar
 
 from .._env import env_float
 from ..errors import ConfigurationError, LockTimeout, StorageError, TransactionError
+from .hooks import Hook, check_hooks, run_hook
 from .locks import LockManager, default_lock_manager
 from .locks.lease import LEASE_SECONDS, drop_lease, keep_lease
 from .locks.memory import default_memory_lock_manager
@@ -37,9 +36,6 @@ from .states import CommitMode, IsolationLevel, TransactionState
 __all__ = ["Hook", "Transaction", "get_transaction", "transaction"]
 
 logger = logging.getLogger("resultkit.transactions")
-
-#: A commit or rollback hook: ``hook(txn)``, plain or ``async def``.
-Hook = Callable[["Transaction"], Any]
 
 _current: ContextVar[Transaction | None] = ContextVar("resultkit_transaction", default=None)
 _MISSING: Any = object()
@@ -67,45 +63,6 @@ def _resolve_store(store: Any) -> Any:
     from ..results import ResultStore  # a Storage, path or URL: wrap it
 
     return ResultStore(store)
-
-
-def _hook_name(hook: Any) -> str:
-    return str(getattr(hook, "__qualname__", None) or getattr(hook, "__name__", None) or repr(hook))
-
-
-def _check_hooks(hooks: Iterable[Hook] | Hook, name: str) -> list[Hook]:
-    items = [hooks] if callable(hooks) else list(hooks)
-    for hook in items:
-        if not callable(hook):
-            raise ConfigurationError(
-                f"{name} must hold callables hook(txn), got {type(hook).__name__} {hook!r}"
-            )
-    return items
-
-
-async def _awaited(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
-
-
-def _finish_awaitable(awaitable: Awaitable[Any]) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(_awaited(awaitable))
-        return
-    # This thread's loop is busy running us, so the hook gets its own loop elsewhere.
-    with ThreadPoolExecutor(1, thread_name_prefix="resultkit-hook") as pool:
-        pool.submit(asyncio.run, _awaited(awaitable)).result()
-
-
-def _run_hook(kind: str, hook: Hook, txn: Transaction) -> None:
-    try:
-        result = hook(txn)
-        if inspect.isawaitable(result):
-            _finish_awaitable(result)
-    except Exception:
-        logger.error("%s hook %s of the transaction on %r raised; the other hooks still run",
-                     kind, _hook_name(hook), txn.key, exc_info=True)
 
 
 @dataclass
@@ -299,8 +256,8 @@ class Transaction:
                 f"cannot stage a value in a {self.state.value} transaction on {self.key!r}; "
                 "stage inside the `with transaction()` block, before it commits or rolls back"
             )
-        commit_hooks = _check_hooks(on_commit, "on_commit")
-        rollback_hooks = _check_hooks(on_rollback, "on_rollback")
+        commit_hooks = check_hooks(on_commit, "on_commit")
+        rollback_hooks = check_hooks(on_rollback, "on_rollback")
         self._staged = _Staged(value, expiration, extra)
         self._on_commit.extend(commit_hooks)
         self._on_rollback.extend(rollback_hooks)
@@ -360,7 +317,7 @@ class Transaction:
                 member.state = TransactionState.COMMITTED
             for member in group:
                 for hook in member._on_commit:
-                    _run_hook("commit", hook, member)
+                    run_hook("commit", hook, member)
         finally:
             for member in group:
                 member._release_lock()
@@ -389,7 +346,7 @@ class Transaction:
             member.state = TransactionState.ROLLED_BACK
         try:
             for hook, member in reversed(hooks):
-                _run_hook("rollback", hook, member)
+                run_hook("rollback", hook, member)
         finally:
             for member in group:
                 member._release_lock()
