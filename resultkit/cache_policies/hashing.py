@@ -244,15 +244,15 @@ class Hasher:
 
     def _encode_other(self, obj: Any) -> None:
         cls = type(obj)
-        module = cls.__module__ or ""
+        package = (cls.__module__ or "").partition(".")[0]
         if isinstance(obj, enum.Enum):
             self._write(b"E", _class_identity(cls))
             self._encode_str(obj.name)
-        elif module.startswith("numpy"):
+        elif package == "numpy":
             from . import _numpy
 
             _numpy.encode_numpy(self, obj)
-        elif module.startswith("pandas"):
+        elif package == "pandas":
             from . import _pandas
 
             _pandas.encode_pandas(self, obj)
@@ -281,6 +281,9 @@ class Hasher:
             self._encode(obj.__self__)
         elif isinstance(obj, types.ModuleType):
             self._write(b"m", obj.__name__.encode())
+        elif isinstance(obj, BaseException):
+            # args live outside __dict__: ValueError("a") and ValueError("b") must differ.
+            self._encode_fields(b"O", obj, [("args", obj.args), *vars(obj).items()])
         elif isinstance(obj, _REFUSED):
             raise _Unhashable(obj, "it is a live resource (file, socket, generator or frame) with no stable value")
         elif isinstance(obj, _BUILTIN_BASES):

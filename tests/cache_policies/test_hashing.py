@@ -232,6 +232,27 @@ def test_cycles_are_encoded_as_back_references() -> None:
     assert len(hash_value(cyclic_dict)) == 32
 
 
+def test_cycles_through_dataclasses_and_objects() -> None:
+    @dataclasses.dataclass
+    class Node:
+        label: str
+        children: list[Any]
+
+    def build(label: str) -> Node:
+        root = Node(label, [])
+        root.children.append(Node("leaf", [root]))
+        return root
+
+    assert hash_value(build("a")) == hash_value(build("a"))
+    assert hash_value(build("a")) != hash_value(build("b"))
+
+
+def test_exceptions_hash_by_class_and_arguments() -> None:
+    assert hash_value(ValueError("a")) == hash_value(ValueError("a"))
+    assert hash_value(ValueError("a")) != hash_value(ValueError("b"))
+    assert hash_value(ValueError("a")) != hash_value(KeyError("a"))
+
+
 def test_shared_references_hash_like_copies() -> None:
     shared = [1, 2]
     assert hash_value([shared, shared]) == hash_value([[1, 2], [1, 2]])
