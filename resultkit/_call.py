@@ -231,7 +231,7 @@ class TaskCall:
         if key is not None and plan.memory is not None and not refresh:
             held, value = plan.memory.get(key)
             if held:
-                self._log_hit(key, "memory")
+                self._log_hit(key, f"{plan.storage_label} (memory tier)")
                 return State("Cached", value=value, cache_key=key, reference=self._reference(key))
         policy = plan.policy
         self._txn = self._stack.enter_context(transaction(

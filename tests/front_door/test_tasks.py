@@ -540,3 +540,21 @@ def test_tasks_pickle_with_and_without_cloudpickle(tmp_path):
 def test_task_wraps_partials_and_callables():
     t = task(functools.partial(pow, 2), name="pow2")
     assert t(5) == 32
+
+
+def test_an_unhashable_input_raises_hash_error_before_running(tmp_path):
+    import threading
+
+    from resultkit import HashError
+
+    calls = []
+
+    @task(cache_policy=INPUTS, result_storage=str(tmp_path))
+    def uses_lock(lock, x):
+        calls.append(x)
+        return x
+
+    with pytest.raises(HashError, match="lock") as info:
+        uses_lock(threading.Lock(), 1)
+    assert "NO_CACHE" in str(info.value) and calls == []
+    assert uses_lock.with_options(cache_policy=INPUTS - "lock")(threading.Lock(), 1) == 1
