@@ -77,7 +77,7 @@ class Serializer(abc.ABC):
         cls = _serializer_class(type_name)
         try:
             return cls._from_options(options)
-        except TypeError as exc:
+        except (TypeError, ConfigurationError) as exc:  # a record's config is data: a read error
             raise SerializationError(f"serializer config {config!r} is not valid for {cls.__name__}: {exc}") from exc
 
     def __eq__(self, other: object) -> bool:

@@ -18,7 +18,7 @@ _MULTITHREAD_THRESHOLD = 4 << 20
 _COMPRESS_STEP = 1 << 20
 _DECOMPRESS_STEP = 4 << 20
 _LEVELS: dict[str, tuple[int, int, int]] = {  # library -> (default, lowest, highest)
-    "zstandard": (3, -7, 22),
+    "zstandard": (3, -(1 << 17), 22),
     "zlib": (6, 0, 9),
     "bz2": (9, 1, 9),
     "lzma": (6, 0, 9),
@@ -142,10 +142,6 @@ class CompressedSerializer(Serializer):
                 "or was written with another compressionlib"
             ) from exc
         return self.serializer.loads(raw)
-
-    @classmethod
-    def _from_options(cls, options: dict[str, Any]) -> Serializer:
-        return cls(**options)
 
 
 def _zstd_decompress(data: Buffer) -> bytearray:

@@ -375,9 +375,27 @@ def _decode_dataclass(obj: dict[str, Any]) -> Any:
         _missing_class("dataclass", obj["cls"], "a dict of its fields")
         return fields
     # Set fields directly, as pickle does: __init__/__post_init__ already ran when it was made.
+    # Only declared fields are set, so the data cannot reach other attributes (__class__...).
     instance: Any = object.__new__(cls)
-    for name, value in fields.items():
-        object.__setattr__(instance, name, value)
+    for field in dataclasses.fields(cls):
+        if field.name in fields:
+            value = fields[field.name]
+        elif field.default is not dataclasses.MISSING:
+            value = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        else:
+            raise SerializationError(
+                f"the stored {obj['cls']} has no field {field.name!r}, which the class now requires"
+            )
+        object.__setattr__(instance, field.name, value)
+    unknown = set(fields) - {field.name for field in dataclasses.fields(cls)}
+    if unknown:
+        warnings.warn(
+            f"JSONSerializer: dropped stored fields {sorted(unknown)} that {obj['cls']} no longer has",
+            UserWarning,
+            stacklevel=4,
+        )
     return instance
 
 

@@ -115,3 +115,16 @@ def test_registered_serializer_type_loads_from_config() -> None:
     assert s.loads(s.dumps(b"abc")) == b"abc"
     nested = Serializer.from_config(CompressedSerializer(ReversedBytes()).to_config())
     assert nested.loads(nested.dumps(b"xyz")) == b"xyz"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"type": "json", "jsonlib": "ujson"},
+        {"type": "pickle", "picklelib": "pickle", "protocol": 99},
+        {"type": "compressed", "serializer": {"type": "pickle"}, "compressionlib": "brotli"},
+    ],
+)
+def test_invalid_options_in_a_record_config_raise_serialization_error(config: dict[str, Any]) -> None:
+    with pytest.raises(SerializationError, match="not valid"):
+        Serializer.from_config(config)

@@ -209,3 +209,27 @@ def test_numpy_arrays_keep_dtype_shape_and_are_writable(serializer: JSONSerializ
 def test_unknown_jsonlib_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="jsonlib"):
         JSONSerializer("simplejson")
+
+
+@dataclasses.dataclass
+class Versioned:
+    a: int
+    b: list[int] = dataclasses.field(default_factory=list)
+    c: str = "c"
+
+
+def test_dataclass_schema_changes_fill_defaults_and_drop_unknown_fields(serializer: JSONSerializer) -> None:
+    cls = f"{Versioned.__module__}:Versioned"
+    payload = f'{{"__rk__":"dataclass","cls":"{cls}","v":{{"a":1,"gone":2}}}}'.encode()
+    with pytest.warns(UserWarning, match="gone"):
+        assert serializer.loads(payload) == Versioned(1, [], "c")
+    with pytest.raises(SerializationError, match="'a'"):
+        serializer.loads(f'{{"__rk__":"dataclass","cls":"{cls}","v":{{}}}}'.encode())
+
+
+def test_stored_fields_cannot_reach_other_attributes(serializer: JSONSerializer) -> None:
+    cls = f"{Versioned.__module__}:Versioned"
+    payload = f'{{"__rk__":"dataclass","cls":"{cls}","v":{{"a":1,"__class__":"x"}}}}'.encode()
+    with pytest.warns(UserWarning, match="__class__"):
+        got = serializer.loads(payload)
+    assert type(got) is Versioned

@@ -136,3 +136,12 @@ def test_record_config_never_imports_an_untrusted_picklelib(tmp_path: Path) -> N
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "[1, 2]"
     assert not marker.exists()
+
+
+def test_dataframe_blocks_go_out_of_band() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": np.arange(100_000, dtype="f8"), "y": np.arange(100_000, dtype="i8")})
+    chunks = PickleSerializer().dumps_chunks(frame)
+    assert sum(c.nbytes for c in chunks if isinstance(c, memoryview)) >= 1_600_000
+    pd.testing.assert_frame_equal(PickleSerializer().loads(bytearray(b"".join(chunks))), frame)
