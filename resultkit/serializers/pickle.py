@@ -89,6 +89,16 @@ class PickleSerializer(Serializer):
         self._module = None
         return self
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Modules do not pickle: send the library's name, and whether it was imported at all
+        # (one named by a record was not, and must not be imported by the receiver either).
+        return {"picklelib": self.picklelib, "protocol": self.protocol, "imported": self._module is not None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.picklelib = state["picklelib"]
+        self.protocol = state["protocol"]
+        self._module = _import_picklelib(self.picklelib) if state["imported"] else None
+
     def to_config(self) -> dict[str, Any]:
         """``{"type": "pickle", "picklelib": ..., "protocol": ...}``."""
         return {"type": self.type, "picklelib": self.picklelib, "protocol": self.protocol}

@@ -128,3 +128,15 @@ def test_registered_serializer_type_loads_from_config() -> None:
 def test_invalid_options_in_a_record_config_raise_serialization_error(config: dict[str, Any]) -> None:
     with pytest.raises(SerializationError, match="not valid"):
         Serializer.from_config(config)
+
+
+@pytest.mark.parametrize("serializer", ALL, ids=repr)
+def test_serializers_pickle_for_workers(serializer: Serializer) -> None:
+    import pickle
+
+    import cloudpickle
+
+    for dumps in (pickle.dumps, cloudpickle.dumps):
+        copy = pickle.loads(dumps(serializer))
+        assert copy == serializer
+        assert copy.loads(copy.dumps({"k": (1, 2)})) == {"k": (1, 2)}

@@ -145,3 +145,13 @@ def test_dataframe_blocks_go_out_of_band() -> None:
     chunks = PickleSerializer().dumps_chunks(frame)
     assert sum(c.nbytes for c in chunks if isinstance(c, memoryview)) >= 1_600_000
     pd.testing.assert_frame_equal(PickleSerializer().loads(bytearray(b"".join(chunks))), frame)
+
+
+def test_a_read_only_serializer_stays_read_only_when_pickled() -> None:
+    import pickle
+
+    reader = Serializer.from_config({"type": "pickle", "picklelib": "not_imported_lib", "protocol": 5})
+    copy = pickle.loads(pickle.dumps(reader))
+    assert copy.loads(PickleSerializer().dumps([1])) == [1]
+    with pytest.raises(SerializationError, match="not_imported_lib"):
+        copy.dumps([1])
