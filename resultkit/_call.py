@@ -231,7 +231,7 @@ class TaskCall:
         if key is not None and plan.memory is not None and not refresh:
             held, value = plan.memory.get(key)
             if held:
-                self._log_hit(key, f"{plan.storage_label} (memory tier)")
+                self._log_hit(key, memory=True)
                 return State("Cached", value=value, cache_key=key, reference=self._reference(key))
         policy = plan.policy
         self._txn = self._stack.enter_context(transaction(
@@ -244,7 +244,7 @@ class TaskCall:
         record = getattr(self._txn, "record", None)
         if key is not None and record is not None and self._txn.is_committed():
             self._stack.close()
-            self._log_hit(key, plan.storage_label)
+            self._log_hit(key)
             value = record.result
             if plan.memory is not None:
                 plan.memory.put(key, value, record.metadata.expiration)
@@ -259,9 +259,10 @@ class TaskCall:
         # for its reference but never looked up.
         return f"{self.task.name.replace('/', '_').replace('.', '_')}-{self.call_id}"
 
-    def _log_hit(self, key: str, where: str) -> None:
+    def _log_hit(self, key: str, memory: bool = False) -> None:
         if logger.isEnabledFor(logging.INFO):
-            logger.info("cache hit: task %s, key %s, storage %s", self.task.name, key[:12], where)
+            logger.info("cache hit: task %s, key %s, storage %s%s", self.task.name, key[:12],
+                        self.plan.storage_label, " (memory tier)" if memory else "")
 
     def _reference(self, key: str) -> Any:
         store = self.plan.store
@@ -282,17 +283,13 @@ class TaskCall:
         expiration = None
         if self.task.options.cache_expiration is not None:
             expiration = datetime.now(timezone.utc) + self.task.options.cache_expiration
-        extra: dict[str, Any] | None = None
-        if plan.store is not None:
-            extra = {"task_name": self.task.identity}
-            parts = self.key_parts()
-            if parts is not None:
-                extra["key_parts"] = parts
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("task %s key %s parts %s", self.task.name, self.key, parts)
-        txn.stage(value, on_commit=list(self.task.commit_hooks),
-                  on_rollback=[mark_rolled_back, *self.task.rollback_hooks],
-                  expiration=expiration, extra=extra)
+        try:
+            txn.stage(value, on_commit=list(self.task.commit_hooks),
+                      on_rollback=[mark_rolled_back, *self.task.rollback_hooks],
+                      expiration=expiration, extra=self._record_extra())
+        except BaseException as exc:  # leave no transaction open behind us
+            self._stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         try:
             self._stack.close()
         except StorageError as exc:
@@ -305,6 +302,18 @@ class TaskCall:
             if self.key is not None and plan.memory is not None and txn.is_committed():
                 plan.memory.put(self.key, value, expiration)
         return state
+
+    def _record_extra(self) -> dict[str, Any] | None:
+        """The header's ``extra``: task identity and key parts, read by ``explain()``."""
+        if self.plan.store is None:
+            return None
+        extra: dict[str, Any] = {"task_name": self.task.identity}
+        parts = self.key_parts()
+        if parts is not None:
+            extra["key_parts"] = parts
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("task %s key %s parts %s", self.task.name, self.key, parts)
+        return extra
 
     def fail(self, exc: BaseException) -> State[Any]:
         """Roll this call's transaction back; nothing is written under the key."""
