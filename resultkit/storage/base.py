@@ -16,7 +16,7 @@ from typing import IO, Any, ClassVar
 from .._types import Buffer
 from ..errors import StorageError
 
-__all__ = ["RESERVED_PREFIX", "Buffer", "Storage", "validate_key"]
+__all__ = ["RESERVED_PREFIX", "Buffer", "Storage", "as_buffer", "validate_key"]
 
 #: Key segments starting with this are resultkit's own (temporary files, lock files);
 #: they are rejected as user keys and never listed.
@@ -53,6 +53,22 @@ def validate_key(key: object) -> str:
     return key
 
 
+def as_buffer(chunk: object, key: str = "") -> Buffer:
+    """``chunk`` if it is bytes-like (anything ``memoryview`` accepts), else ``StorageError``."""
+    if isinstance(chunk, (bytes, bytearray)):
+        return chunk
+    try:
+        view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)  # type: ignore[arg-type]
+        # Typed or multi-dimensional buffers (numpy) become flat byte views, without a copy.
+        return view if view.ndim == 1 and view.format == "B" else view.cast("B")
+    except TypeError as exc:
+        raise StorageError(
+            f"write({key!r}, ...) got a chunk of type {type(chunk).__name__} that is not usable "
+            f"bytes ({exc}); chunks must be C-contiguous bytes-like objects (bytes, bytearray, "
+            "memoryview, numpy arrays): encode, serialize or copy it first"
+        ) from None
+
+
 class Storage(abc.ABC):
     """Where records live. Subclasses implement the underscore primitives.
 
@@ -78,8 +94,29 @@ class Storage(abc.ABC):
 
     def write(self, key: str, data: Buffer | Iterable[Buffer]) -> None:
         """Atomically store ``data`` (bytes-like, or an iterable of bytes-like chunks) at ``key``."""
-        chunks: Iterable[Buffer] = (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
-        self._write_chunks(validate_key(key), chunks)
+        key = validate_key(key)
+        chunks: Iterable[Buffer]
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            chunks = (data,)
+        elif isinstance(data, str):
+            raise StorageError(
+                f"write({key!r}, ...) got a str; storage holds bytes: pass data.encode() instead"
+            )
+        else:
+            try:
+                memoryview(data)  # type: ignore[arg-type]  # numpy arrays, array.array, mmap
+            except TypeError:
+                try:
+                    iterator = iter(data)
+                except TypeError:
+                    raise StorageError(
+                        f"write({key!r}, ...) got {type(data).__name__}; pass bytes-like data or an "
+                        "iterable of bytes-like chunks"
+                    ) from None
+                chunks = (as_buffer(chunk, key) for chunk in iterator)
+            else:
+                chunks = (as_buffer(data, key),)
+        self._write_chunks(key, chunks)
 
     def exists(self, key: str) -> bool:
         """Whether an object exists at ``key``."""

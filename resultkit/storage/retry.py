@@ -35,6 +35,11 @@ _TRANSIENT_NAMES = frozenset({
     "ConnectionClosedError", "EndpointConnectionError", "IncompleteRead", "ReadTimeoutError",
     "ResponseStreamingError", "ServerDisconnectedError", "ServerTimeoutError",
 })
+# Exceptions from these packages are storage faults even when they are not OSErrors
+# (gcsfs's HttpError, botocore's ClientError...); anything else that is not an OSError
+# (a failing chunk iterator, a bug) passes through unchanged.
+_CLIENT_PACKAGES = frozenset({"aiobotocore", "aiohttp", "botocore", "fsspec", "gcsfs", "google",
+                              "paramiko", "requests", "s3fs", "urllib3"})
 _PERMANENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
               NotADirectoryError)
 
@@ -58,6 +63,10 @@ def is_transient(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def _from_client_library(exc: BaseException) -> bool:
+    return type(exc).__module__.partition(".")[0] in _CLIENT_PACKAGES
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,8 @@ def call_with_retries(
     """Call ``fn()``, retrying transient faults; other failures become ``StorageError``.
 
     ``FileNotFoundError`` passes through unchanged (callers map it to "absent"), as do
-    exceptions that are not ``OSError`` and not transient (bugs, a failing chunk iterator).
+    exceptions that are neither ``OSError`` nor from a storage client library (bugs, a
+    failing chunk iterator).
 
     >>> call_with_retries(lambda: 42, backend="memory://", action="read", key="k")
     42
@@ -106,7 +116,7 @@ def call_with_retries(
                 time.sleep(policy.delay(attempt))
                 attempt += 1
                 continue
-            if not transient and not isinstance(exc, OSError):
+            if not transient and not isinstance(exc, OSError) and not _from_client_library(exc):
                 raise
             tries = f" after {attempt} attempts" if transient else ""
             hint = (

@@ -92,6 +92,7 @@ def test_round_trip(storage: Storage) -> None:
 def test_empty_object_round_trips(storage: Storage) -> None:
     storage.write("empty", b"")
     assert storage.read("empty") == b""
+    assert storage.read_head("empty", 10) == b""
     assert storage.exists("empty")
 
 
@@ -257,3 +258,30 @@ def test_instances_pickle_and_work_after(storage: Storage) -> None:
     assert clone.read("k") == b"before pickling"
     clone.write("k2", b"from the clone")
     assert clone.read("k2") == b"from the clone"
+
+
+def test_buffer_objects_are_written_without_iteration(storage: Storage) -> None:
+    import array
+
+    import numpy as np
+
+    grid = np.arange(12, dtype=np.float64).reshape(3, 4)
+    storage.write("numpy", grid)
+    assert storage.read("numpy") == grid.tobytes()
+    storage.write("mixed", [b"h", grid, array.array("i", [1, 2])])
+    assert storage.read("mixed") == b"h" + grid.tobytes() + array.array("i", [1, 2]).tobytes()
+
+
+@pytest.mark.parametrize("data", ["text", 42, [b"ok", "text"], [b"ok", 3]])
+def test_non_bytes_data_is_refused_naming_the_type(storage: Storage, data: object) -> None:
+    with pytest.raises(StorageError, match=r"str|int"):
+        storage.write("bad", data)  # type: ignore[arg-type]
+    assert not storage.exists("bad")
+
+
+def test_non_contiguous_buffer_is_refused(storage: Storage) -> None:
+    import numpy as np
+
+    with pytest.raises(StorageError, match="contiguous"):
+        storage.write("bad", np.arange(20)[::2])
+    assert not storage.exists("bad")

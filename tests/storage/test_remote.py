@@ -122,3 +122,12 @@ def test_s3_storage_travels_to_a_worker_process(s3_endpoint: str, s3_bucket: str
     storage.write("k", b"written by the parent")
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         assert pool.apply(_read_in_worker, (storage, "k")) == b"written by the parent"
+
+
+def test_client_library_errors_that_are_not_oserrors_become_storage_errors() -> None:
+    from gcsfs.retry import HttpError
+
+    flaky = Flaky(1, HttpError({"code": 403, "message": "caller does not have storage.objects.get"}))
+    with pytest.raises(StorageError, match="does not have storage"):
+        call_with_retries(flaky, backend="gs://b", action="read", key="k", policy=FAST)
+    assert flaky.calls == 1
