@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from importlib import metadata as _importlib_metadata
@@ -158,18 +157,10 @@ class ResultStore:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_serializers"]  # rebuilt on demand in the receiving process
-        try:
-            pickle.dumps(self.serializer)
-        except Exception:
-            # A serializer holding an unpicklable handle (e.g. a module) travels as its
-            # config, which rebuilds it in the receiving process.
-            state["serializer"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        if self.serializer is None:
-            self.serializer = Serializer.from_config(self._serializer_config)
         self._serializers = {}
 
     def __repr__(self) -> str:
