@@ -15,34 +15,31 @@ False
 from __future__ import annotations
 
 import array
-import collections
 import dataclasses
 import datetime as dt
-import decimal
 import enum
 import functools
 import io
-import pathlib
-import re
 import socket
-import struct
+import sys
 import types
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import xxhash
 
 from ..errors import HashError
+from ._builtins import BUILTIN_BASES, EXACT_ENCODERS, pack_float, pack_len
 
 __all__ = ["Hasher", "hash_value"]
 
-_pack_len = struct.Struct("<Q").pack
-_pack_float = struct.Struct("<d").pack
-_pack_complex = struct.Struct("<dd").pack
+_pack_len = pack_len
+_pack_float = pack_float
 
 # Object arrays larger than this are hashed in pieces so the temporary joined text stays bounded.
 _TEXT_BATCH = 1 << 16
+# Lists and tuples at least this long try the packed path for floats, ints and strs.
+_BULK_MIN = 16
 # Non-contiguous arrays are copied to contiguous blocks of at most this many bytes.
 _COPY_CHUNK_BYTES = 1 << 24
 
@@ -125,7 +122,7 @@ class Hasher:
         update(payload)
 
     def _encode(self, obj: Any) -> None:
-        encoder = _EXACT.get(type(obj))
+        encoder = EXACT_ENCODERS.get(type(obj))
         if encoder is not None:
             encoder(self, obj)
         else:
@@ -156,12 +153,14 @@ class Hasher:
     def _leave(self, obj: Any) -> None:
         del self._active[id(obj)]
 
-    def _encode_sequence(self, tag: bytes, items: Any, path: str = "") -> None:
+    def _encode_sequence(self, tag: bytes, items: Any) -> None:
         if not self._enter(items):
             return
         self._update(tag)
         self._update(_pack_len(len(items)))
         try:
+            if len(items) >= _BULK_MIN and self._encode_homogeneous(items):
+                return
             for index, item in enumerate(items):
                 try:
                     self._encode(item)
@@ -170,6 +169,36 @@ class Hasher:
                     raise
         finally:
             self._leave(items)
+
+    def _encode_homogeneous(self, items: Any) -> bool:
+        """Long runs of only floats, only ints or only strs, packed in C; False for anything else.
+
+        Which path a sequence takes depends only on its element types, so equal
+        sequences always take the same one.
+        """
+        kinds = set(map(type, items))
+        if len(kinds) != 1:
+            return False
+        kind = kinds.pop()
+        if kind is float or kind is int:
+            try:
+                packed = array.array("d" if kind is float else "q", items)
+            except OverflowError:  # ints beyond 64 bits: element by element
+                return False
+            if sys.byteorder == "big":
+                packed.byteswap()  # keys are the same on every machine
+            self._update(b"#f" if kind is float else b"#i")
+            self._update(packed)
+            return True
+        if kind is str:
+            encoded = "\x00".join(items).encode("utf-8", "surrogatepass")
+            if encoded.count(b"\x00") != len(items) - 1:
+                return False  # an element holds NUL: the separators would be ambiguous
+            self._update(b"#s")
+            self._update(_pack_len(len(encoded)))
+            self._update(encoded)
+            return True
+        return False
 
     def _encode_unordered(self, tag: bytes, items: Iterable[Any], count: int, owner: Any) -> None:
         if not self._enter(owner):
@@ -286,7 +315,7 @@ class Hasher:
             self._encode_fields(b"O", obj, [("args", obj.args), *vars(obj).items()])
         elif isinstance(obj, _REFUSED):
             raise _Unhashable(obj, "it is a live resource (file, socket, generator or frame) with no stable value")
-        elif isinstance(obj, _BUILTIN_BASES):
+        elif isinstance(obj, BUILTIN_BASES):
             self._encode_builtin_subclass(obj)
         else:
             self._encode_plain_object(obj)
@@ -310,8 +339,8 @@ class Hasher:
     def _encode_builtin_subclass(self, obj: Any) -> None:
         cls = type(obj)
         self._write(b"X", _class_identity(cls))
-        base = next(b for b in cls.__mro__ if b in _EXACT)
-        _EXACT[base](self, obj)
+        base = next(b for b in cls.__mro__ if b in EXACT_ENCODERS)
+        EXACT_ENCODERS[base](self, obj)
         state = getattr(obj, "__dict__", None)
         if state:
             self._encode_mapping(b"d", state)
@@ -339,94 +368,6 @@ class Hasher:
                 continue  # an unset slot is part of the state: it is simply absent
         self._encode_fields(b"O", obj, fields)
 
-
-def _encode_float(h: Hasher, number: float) -> None:
-    h._update(b"f")
-    h._update(_pack_float(number))
-
-
-def _encode_complex(h: Hasher, number: complex) -> None:
-    h._update(b"c")
-    h._update(_pack_complex(number.real, number.imag))
-
-
-def _encode_datetime(h: Hasher, value: dt.datetime) -> None:
-    zone = value.tzinfo
-    h._write(b"D", f"{value.isoformat()}|{value.fold}|{zone!s}".encode())
-
-
-def _encode_time(h: Hasher, value: dt.time) -> None:
-    h._write(b"t", f"{value.isoformat()}|{value.fold}|{value.tzinfo!s}".encode())
-
-
-def _encode_timedelta(h: Hasher, value: dt.timedelta) -> None:
-    h._write(b"q", f"{value.days},{value.seconds},{value.microseconds}".encode())
-
-
-def _encode_range(h: Hasher, value: range) -> None:
-    h._update(b"r")
-    for part in (value.start, value.stop, value.step):
-        h._encode_int(part)
-
-
-def _encode_slice(h: Hasher, value: slice) -> None:
-    h._update(b"/")
-    for part in (value.start, value.stop, value.step):
-        h._encode(part)
-
-
-def _encode_pattern(h: Hasher, value: re.Pattern[Any]) -> None:
-    h._update(b"x")
-    h._encode(value.pattern)
-    h._encode_int(value.flags)
-
-
-def _encode_typed_array(h: Hasher, value: array.array[Any]) -> None:
-    h._write(b"w", value.typecode.encode())
-    h._encode_buffer(b"a", value)
-
-
-def _encode_deque(h: Hasher, value: collections.deque[Any]) -> None:
-    h._update(b"Y")
-    h._encode(value.maxlen)
-    h._encode_sequence(b"[", value)
-
-
-_EXACT: dict[type, Callable[[Hasher, Any], None]] = {
-    type(None): lambda h, _: h._update(b"N"),
-    type(Ellipsis): lambda h, _: h._update(b"."),
-    bool: lambda h, v: h._update(b"T" if v else b"F"),
-    int: Hasher._encode_int,
-    float: _encode_float,
-    complex: _encode_complex,
-    str: Hasher._encode_str,
-    bytes: lambda h, v: h._encode_buffer(b"b", v),
-    bytearray: lambda h, v: h._encode_buffer(b"a", v),
-    memoryview: lambda h, v: h._encode_buffer(b"v", v),
-    tuple: lambda h, v: h._encode_sequence(b"(", v),
-    list: lambda h, v: h._encode_sequence(b"[", v),
-    dict: lambda h, v: h._encode_mapping(b"{", v),
-    set: lambda h, v: h._encode_unordered(b"<", v, len(v), v),
-    frozenset: lambda h, v: h._encode_unordered(b">", v, len(v), v),
-    dt.datetime: _encode_datetime,
-    dt.date: lambda h, v: h._write(b"y", v.isoformat().encode()),
-    dt.time: _encode_time,
-    dt.timedelta: _encode_timedelta,
-    uuid.UUID: lambda h, v: h._write(b"u", v.bytes),
-    decimal.Decimal: lambda h, v: h._write(b"$", str(v).encode()),
-    range: _encode_range,
-    slice: _encode_slice,
-    re.Pattern: _encode_pattern,
-    array.array: _encode_typed_array,
-    collections.deque: _encode_deque,
-    dt.timezone: lambda h, v: h._write(b"z", str(v).encode()),
-}
-for _path_type in (pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.PosixPath, pathlib.WindowsPath):
-    # Concrete and pure paths hash alike; the text is normalised to "/" separators.
-    _EXACT[_path_type] = lambda h, v: h._write(b"~", v.as_posix().encode())
-
-# Subclasses of these hash as the base value plus the class identity (and any __dict__).
-_BUILTIN_BASES = tuple(t for t in _EXACT if t not in (type(None), type(Ellipsis), bool))
 
 _FIXES = (
     "exclude it with cache_policy=Inputs(exclude=[{name!r}]) or INPUTS - {name!r}, "

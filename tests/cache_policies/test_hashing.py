@@ -85,6 +85,23 @@ def test_swapping_keys_and_values_between_pairs_changes_the_key() -> None:
     assert hash_value({1: 2, 3: 4}) != hash_value({2: 1, 4: 3})
 
 
+def test_long_homogeneous_lists_take_a_packed_path_that_still_tells_values_apart() -> None:
+    floats = [i / 7 for i in range(1000)]
+    assert hash_value(floats) == hash_value([i / 7 for i in range(1000)])
+    assert hash_value(floats) != hash_value([*floats[:-1], 0.0])
+    assert hash_value(floats) != hash_value(tuple(floats))
+    ints = list(range(1000))
+    assert hash_value(ints) != hash_value([float(i) for i in ints])
+    assert hash_value(ints) != hash_value([*ints[:-1], True])  # one bool among ints
+    assert hash_value([*ints, 2**70]) == hash_value([*range(1000), 2**70])  # beyond 64 bits
+    texts = [f"t{i}" for i in range(100)]
+    assert hash_value(texts) == hash_value([f"t{i}" for i in range(100)])
+    assert hash_value(["ab", "c"] * 20) != hash_value(["a", "bc"] * 20)
+    assert hash_value(["a\x00", "b"] * 20) != hash_value(["a", "\x00b"] * 20)
+    # A short and a long list of the same kind differ from their element-wise cousins.
+    assert hash_value([1.5] * 16) != hash_value([1.5] * 15 + [1])
+
+
 def test_scalars_hash_by_value() -> None:
     assert hash_value(10**40) == hash_value(10**40)
     assert hash_value(10**40) != hash_value(10**40 + 1)
