@@ -88,9 +88,8 @@ def test_unserializable_task_value_rolls_back_its_siblings(tmp_path: Path) -> No
     assert sorted(undone) == ["first", "last", "lock"]  # every rollback hook ran once
 
 
-def _herd(spawn: Any, tmp_path: Path, machines: list[dict[str, str]] | None) -> None:
+def _herd(spawn: Any, tmp_path: Path, callers: int, machines: list[dict[str, str]] | None) -> None:
     body_log = tmp_path / "bodies.log"
-    callers = 6
     start = spawn.Barrier(callers)
     results = spawn.Queue()
     procs = [spawn.Process(target=workers.task_herd_member,
@@ -114,7 +113,7 @@ def test_task_herd_with_serializable_policy_runs_the_body_once(
     spawn: Any, tmp_path: Path
 ) -> None:
     # No lock configuration at all: default storage is local, so file locks are used.
-    _herd(spawn, tmp_path, machines=None)
+    _herd(spawn, tmp_path, callers=6, machines=None)
 
 
 def test_task_herd_across_two_machines_sharing_s3_and_redis(
@@ -122,5 +121,5 @@ def test_task_herd_across_two_machines_sharing_s3_and_redis(
 ) -> None:
     machines = [{"home": str(tmp_path / f"machine-{n}"), "bucket": s3_bucket,
                  "endpoint": s3_endpoint, "redis_url": redis_url} for n in (1, 2)]
-    _herd(spawn, tmp_path, machines)
+    _herd(spawn, tmp_path, callers=4, machines=machines)  # two callers per machine
     assert all(not os.path.exists(Path(m["home"]) / "storage") for m in machines)

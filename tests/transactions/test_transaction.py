@@ -400,7 +400,7 @@ def test_async_with_waits_for_a_lock_without_blocking_the_loop(store: ResultStor
         async def second() -> None:
             await first_inside.wait()
             async with transaction("k", store=store, isolation_level="SERIALIZABLE",
-                                   lock_manager=locks) as txn:
+                                   lock_manager=locks, lock_timeout=20) as txn:
                 order.append("second committed" if txn.is_committed() else "second ran")
 
         async def releaser() -> None:
