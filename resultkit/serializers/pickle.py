@@ -76,18 +76,14 @@ class PickleSerializer(Serializer):
         picklelib = options.get("picklelib", "cloudpickle")
         if not isinstance(picklelib, str) or picklelib in TRUSTED_PICKLE_LIBRARIES or picklelib in sys.modules:
             return cls(**options)
-        self = cls.__new__(cls)
-        Serializer.__init__(self)
-        protocol = options.get("protocol", 5)
         unknown = set(options) - {"picklelib", "protocol"}
         if unknown:
             raise TypeError(f"unexpected options {sorted(unknown)}")
-        if isinstance(protocol, bool) or not isinstance(protocol, int):
-            raise TypeError(f"protocol must be an int, got {protocol!r}")
-        self.picklelib = picklelib
-        self.protocol = protocol
-        self._module = None
-        return self
+        # Validate the protocol through the constructor, with a library that is safe to import.
+        reader = cls(picklelib="pickle", protocol=options.get("protocol", 5))
+        reader.picklelib = picklelib
+        reader._module = None
+        return reader
 
     def __getstate__(self) -> dict[str, Any]:
         # Modules do not pickle: send the library's name, and whether it was imported at all

@@ -22,7 +22,9 @@ SERIALIZERS = [
     CompressedSerializer(JSONSerializer("orjson"), compressionlib="lzma"),
     CompressedSerializer("pickle", compressionlib="bz2"),
 ]
-_settings = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_settings = settings(
+    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @pytest.mark.parametrize("serializer", SERIALIZERS, ids=repr)
