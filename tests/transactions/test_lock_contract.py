@@ -137,3 +137,32 @@ def test_file_locks_one_file_per_key_named_by_hash(tmp_path: Any) -> None:
     lock_files = sorted(p.name for p in (tmp_path / "locks").glob("*.lock"))
     assert len(lock_files) == 2
     assert all(len(name) == 64 + len(".lock") for name in lock_files)
+
+
+def test_unreachable_redis_raises_configuration_error_naming_the_url() -> None:
+    import socket
+
+    from resultkit.transactions import RedisLockManager
+
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/0"
+    manager = RedisLockManager(url, socket_connect_timeout=2)
+    with pytest.raises(ConfigurationError, match=url):
+        manager.acquire_lock("k", "h", acquire_timeout=0)
+
+
+def test_unusable_lock_directory_raises_configuration_error(tmp_path: Any) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    manager = FileLockManager(blocker / "locks")
+    with pytest.raises(ConfigurationError, match="a-file"):
+        manager.acquire_lock("k", "h", acquire_timeout=0)
+
+
+def test_bad_redis_url_is_refused() -> None:
+    from resultkit.transactions import RedisLockManager
+
+    with pytest.raises(ConfigurationError, match="redis://"):
+        RedisLockManager("localhost:6379")

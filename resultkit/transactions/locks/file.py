@@ -22,6 +22,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from ...errors import ConfigurationError
 from .base import DEFAULT_HOLD_TIMEOUT, backoff_delays, check_lock_args, not_held_error
 
 __all__ = ["FileLockManager"]
@@ -100,7 +101,13 @@ class FileLockManager:
 
     def _guard(self, lock_path: Path) -> AbstractContextManager[Any]:
         if not self._directory_made:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"FileLockManager cannot create its lock directory {str(self.directory)!r} "
+                    f"({exc}); pass a writable directory shared by every process that locks"
+                ) from exc
             self._directory_made = True
         guard_path = lock_path.with_suffix(".guard")
         if fcntl is None:  # pragma: no cover - Windows

@@ -8,6 +8,8 @@ check the holder and act in one Lua script, so only the owner can do either.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ...errors import ConfigurationError
@@ -90,11 +92,25 @@ class RedisLockManager:
             self._client = redis.Redis.from_url(self.url, **self.redis_kwargs)
         return self._client
 
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Turn "cannot reach the server" into a ConfigurationError that names the URL."""
+        import redis
+
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
+            raise ConfigurationError(
+                f"RedisLockManager cannot reach {self.url!r} ({type(exc).__name__}: {exc}); check "
+                "the URL and that redis-server is running and reachable from this machine"
+            ) from exc
+
     def _run(self, name: str, source: str, key: str, *args: Any) -> int:
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = self.client.register_script(source)
-        return int(script(keys=[_PREFIX + key], args=list(args)))
+        with self._reaching():
+            script = self._scripts.get(name)
+            if script is None:
+                script = self._scripts[name] = self.client.register_script(source)
+            return int(script(keys=[_PREFIX + key], args=list(args)))
 
     def acquire_lock(
         self,
@@ -127,14 +143,16 @@ class RedisLockManager:
 
     def lock_holder(self, key: str) -> str | None:
         """The holder of the lock on ``key``, or None."""
-        value = self.client.get(_PREFIX + key)
+        with self._reaching():
+            value = self.client.get(_PREFIX + key)
         if value is None or isinstance(value, str):  # str when decode_responses=True
             return value
         return bytes(value).decode()
 
     def is_locked(self, key: str) -> bool:
         """Whether someone holds the lock on ``key``."""
-        return bool(self.client.exists(_PREFIX + key))
+        with self._reaching():
+            return bool(self.client.exists(_PREFIX + key))
 
     def is_lock_holder(self, key: str, holder: str) -> bool:
         """Whether ``holder`` holds the lock on ``key``."""
