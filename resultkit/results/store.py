@@ -50,7 +50,7 @@ _FIRST_READ_SIZE = 64 * 1024
 _HEADER_READ_SIZE = 4096
 _MAX_HEADER_SIZE = 1 << 20
 # A record replaced between the header read and the payload stream is read again.
-_REPLACED_RETRIES = 3
+_REPLACED_RETRIES = 10
 
 try:
     _RESULTKIT_VERSION = _importlib_metadata.version("resultkit")

@@ -317,3 +317,51 @@ def test_store_pickles_and_keeps_working(local_storage: LocalStorage) -> None:
     assert clone.read("k").result == VALUE
     clone.write("k2", [1])
     assert store.read("k2").result == [1]
+
+
+def test_json_records_are_plain_text_end_to_end(local_storage: LocalStorage) -> None:
+    store = ResultStore(local_storage, serializer="json")
+    when = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+    store.write("k", {"when": when, "values": (1, 2)})
+    raw = local_storage.path_of("k").read_bytes()
+    text = raw.decode("utf-8")  # no binary anywhere
+    header_line, payload = text.split("\n", 1)
+    assert orjson.loads(header_line)["metadata"]["serializer"]["type"] == "json"
+    orjson.loads(payload)
+    assert ResultStore(local_storage).read("k").result == {"when": when, "values": (1, 2)}
+
+
+def test_compressed_records_round_trip_and_name_their_inner_serializer(storage: Storage) -> None:
+    store = ResultStore(storage, serializer="compressed/pickle")
+    array = np.zeros(500_000)  # compresses far below its 4 MB
+    record = store.write("k", array)
+    assert record.metadata.serializer["type"] == "compressed"
+    assert record.metadata.serializer["serializer"]["type"] == "pickle"
+    assert record.metadata.payload_size < 100_000
+    assert np.array_equal(ResultStore(storage).read("k").result, array)
+
+
+def test_readers_never_see_a_mix_of_two_writes(local_storage: LocalStorage) -> None:
+    """A record replaced between the header read and the payload stream is read again."""
+    import threading
+
+    store = ResultStore(local_storage)
+    values = [np.full(100_000, i, dtype=np.float64) for i in range(2)]  # 800 KB: streamed path
+    store.write("k", values[0])
+    stop = threading.Event()
+
+    def overwrite() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            store.write("k", values[i % 2])
+
+    writer = threading.Thread(target=overwrite)
+    writer.start()
+    try:
+        for _ in range(200):
+            array = ResultStore(local_storage).read("k").result
+            assert array[0] in (0.0, 1.0) and np.all(array == array[0])
+    finally:
+        stop.set()
+        writer.join()
