@@ -334,20 +334,23 @@ def _decode_float(obj: dict[str, Any]) -> float:
 
 
 def _find_class(tag: str, kind: str) -> type | None:
-    """The registered or already-imported class for ``tag``; never imports anything."""
+    """The registered or already-imported class of ``kind`` for ``tag``; never imports anything."""
     registration = _BY_TAG.get(tag)
-    if registration is not None:
-        return registration.cls
-    module_name, _, qualname = tag.partition(":")
-    target: Any = sys.modules.get(module_name)
-    for part in qualname.split(".") if target is not None and qualname else ():
-        # vars() rather than getattr(): a module __getattr__ could import or run code.
-        target = vars(target).get(part) if hasattr(target, "__dict__") else None
-        if target is None:
-            break
+    target: Any = registration.cls if registration is not None else _imported_object(tag)
     if isinstance(target, type) and _structured_kind(target) == kind:
         return target
     return None
+
+
+def _imported_object(qualified_name: str) -> Any:
+    module_name, _, qualname = qualified_name.partition(":")
+    target: Any = sys.modules.get(module_name)
+    for part in qualname.split(".") if qualname else ():
+        # vars() rather than getattr(): a module __getattr__ could import or run code.
+        target = vars(target).get(part) if hasattr(target, "__dict__") else None
+        if target is None:
+            return None
+    return target if qualname else None
 
 
 def _missing_class(kind: str, tag: str, fallback: str) -> None:

@@ -233,3 +233,10 @@ def test_stored_fields_cannot_reach_other_attributes(serializer: JSONSerializer)
     with pytest.warns(UserWarning, match="__class__"):
         got = serializer.loads(payload)
     assert type(got) is Versioned
+
+
+def test_a_tag_of_another_kind_is_not_used(serializer: JSONSerializer) -> None:
+    # Versioned is a dataclass; data claiming it is an enum must not call it with a value.
+    payload = f'{{"__rk__":"enum","cls":"{Versioned.__module__}:Versioned","v":5}}'.encode()
+    with pytest.warns(UserWarning):
+        assert serializer.loads(payload) == 5
