@@ -328,22 +328,28 @@ class CompoundCachePolicy(CachePolicy):
         object.__setattr__(self, "policies", flat)
 
     def key_parts(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        result: dict[str, Any] = {}
         labelled: list[tuple[str, Any]] = []
+        clash = False
         for policy in self.policies:
             # A part that raises propagates: it never silently drops out of the key.
             parts = policy.key_parts(context, inputs)
             if parts is not None:
-                labelled.extend(parts.items())
+                for label, value in parts.items():
+                    clash = clash or label in result
+                    result[label] = value
+                    labelled.append((label, value))
         if not labelled:
             return None
-        labelled.sort(key=lambda item: item[0])
-        if len({label for label, _ in labelled}) < len(labelled):
-            # Same-named parts (two custom policies of one class): order them by value.
-            labelled.sort(key=lambda item: (item[0], hash_value(item[1])))
-        result: dict[str, Any] = {}
+        if not clash:
+            return result  # the key's encoding sorts labels, so dict order is irrelevant
+        # Same-named parts (two custom policies of one class): keep all, ordered by value
+        # so the key does not depend on the order they were added in.
+        labelled.sort(key=lambda item: (item[0], hash_value(item[1])))
+        result = {}
         for label, value in labelled:
             unique, suffix = label, 2
-            while unique in result:  # two custom policies of one class: keep both, in canonical order
+            while unique in result:
                 unique, suffix = f"{label}#{suffix}", suffix + 1
             result[unique] = value
         return result
