@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,9 +60,33 @@ def test_never_imports_a_class_named_by_the_data(
     module_name, marker = hostile_module
     cls = "Secret" if tag != "enum" else "Mood"
     payload = f'{{"__rk__":"{tag}","cls":"{module_name}:{cls}",{fields}}}'.encode()
+    assert module_name not in sys.modules
     with pytest.warns(UserWarning, match=rf"{module_name}:{cls}.*register_json_type"):
         value = serializer.loads(payload)
     assert value == expected
+    assert module_name not in sys.modules
+    assert not marker.exists()
+
+
+def test_record_written_by_another_process_does_not_import_its_class(
+    serializer: JSONSerializer, hostile_module: tuple[str, Path], tmp_path: Path
+) -> None:
+    module_name, marker = hostile_module
+    record = tmp_path / "record.json"
+    writer = (
+        f"import {module_name} as m\n"
+        "from pathlib import Path\n"
+        "from resultkit.serializers import JSONSerializer\n"
+        f"Path({str(record)!r}).write_bytes(JSONSerializer().dumps([m.Secret(7), m.Mood.HAPPY]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", writer], check=True, env=env)
+    marker.unlink()  # the writer imported it; the reader must not
+    assert module_name not in sys.modules
+    with pytest.warns(UserWarning) as caught:
+        assert serializer.loads(record.read_bytes()) == [{"x": 7}, 1]
+    messages = " ".join(str(w.message) for w in caught)
+    assert f"{module_name}:Secret" in messages and f"{module_name}:Mood" in messages
     assert module_name not in sys.modules
     assert not marker.exists()
 
