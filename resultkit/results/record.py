@@ -154,7 +154,7 @@ def header_dict(metadata: ResultRecordMetadata) -> dict[str, Any]:
 
 
 def canonical_header_bytes(header: dict[str, Any]) -> bytes:
-    """The bytes the header checksum and signature cover.
+    """The bytes the signature covers (whatever the key order or formatting of the line).
 
     ``header`` without its top-level ``header_hash`` and without ``metadata.signature``,
     serialized by orjson with sorted keys and no whitespace.
@@ -165,25 +165,38 @@ def canonical_header_bytes(header: dict[str, Any]) -> bytes:
     return orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)
 
 
-def _header_hash(header: dict[str, Any]) -> str:
-    return "xxh3_128:" + xxhash.xxh3_128_hexdigest(canonical_header_bytes(header))
+# The header line ends with this member, 32 hex digits and '"}'. The hash covers every
+# byte of the line before the member, as written, so checking it needs no re-serialization.
+_HASH_MEMBER = b',"header_hash":"xxh3_128:'
+_HEX_SIZE = 32
+_TRAILER_SIZE = len(_HASH_MEMBER) + _HEX_SIZE + 2
 
 
 def encode_header(metadata: ResultRecordMetadata) -> bytes:
     """The header line, newline included: compact UTF-8 JSON with no newline inside.
 
-    It ends with ``header_hash``, an xxh3_128 of the canonical header bytes, so any
-    damage to the header is detected, not just damage to the payload.
+    Its last member is ``header_hash``: the xxh3_128 of every byte of the line before
+    ``,"header_hash"``, so damage to the header is detected, not only damage to the payload.
     """
-    header = header_dict(metadata)
     try:
-        header["header_hash"] = _header_hash(header)
-        return orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE)
+        body = orjson.dumps(header_dict(metadata))
     except TypeError as exc:
         raise ConfigurationError(
             f"record metadata for {metadata.storage_key!r} is not JSON-safe ({exc}); "
             "pass only str/int/float/bool/None, lists and str-keyed dicts in extra"
         ) from None
+    hashed = body[:-1]  # up to, not including, the closing brace
+    return hashed + _HASH_MEMBER + xxhash.xxh3_128_hexdigest(hashed).encode() + b'"}\n'
+
+
+def _check_header_hash(line: memoryview) -> None:
+    size = len(line)
+    trailer = bytes(line[size - _TRAILER_SIZE :]) if size >= _TRAILER_SIZE else b""
+    if not (trailer.startswith(_HASH_MEMBER) and trailer.endswith(b'"}')):
+        raise RecordCorruptError("record header does not end with its 'header_hash'")
+    stored = trailer[len(_HASH_MEMBER) : -2]
+    if xxhash.xxh3_128_hexdigest(line[: size - _TRAILER_SIZE]).encode() != stored:
+        raise RecordCorruptError("record header fails its checksum (header_hash); it was damaged")
 
 
 def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any], ResultRecordMetadata]:
@@ -214,11 +227,8 @@ def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
     metadata = header.get("metadata")
     if not isinstance(metadata, dict):
         raise RecordCorruptError("record header has no 'metadata' object")
-    stored_hash = header.get("header_hash")
-    if not isinstance(stored_hash, str):
-        raise RecordCorruptError("record header has no 'header_hash'")
-    if stored_hash != _header_hash(header):
-        raise RecordCorruptError("record header fails its checksum (header_hash); it was damaged")
+    view = memoryview(line)
+    _check_header_hash(view[:-1] if len(view) and view[-1] == 0x0A else view)
     return header, ResultRecordMetadata.from_dict(metadata)
 
 

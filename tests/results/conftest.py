@@ -11,7 +11,6 @@ import pytest
 import xxhash
 
 from resultkit.results import ResultStore
-from resultkit.results.record import canonical_header_bytes
 from resultkit.storage import LocalStorage, MemoryStorage, Storage
 
 StorageFactory = Callable[[], Storage]
@@ -118,8 +117,8 @@ def counting_storage(tmp_path: Path) -> Iterator[CountingLocalStorage]:
 
 def seal_header(header: dict[str, Any]) -> bytes:
     """The header line for an edited header dict, with a recomputed header_hash (as a hand edit would)."""
-    header = {**header, "header_hash": "xxh3_128:" + xxhash.xxh3_128_hexdigest(canonical_header_bytes(header))}
-    return orjson.dumps(header) + b"\n"
+    hashed = orjson.dumps({k: v for k, v in header.items() if k != "header_hash"})[:-1]
+    return hashed + b',"header_hash":"xxh3_128:' + xxhash.xxh3_128_hexdigest(hashed).encode() + b'"}\n'
 
 
 def rewrite_header(storage: Storage, key: str, **metadata_changes: object) -> None:

@@ -103,7 +103,7 @@ def test_expiry_is_absolute() -> None:
         (b'{"format": "resultkit-record", "version": "1", "metadata": {}}', "invalid version"),
         (b'{"format": "resultkit-record", "version": 0, "metadata": {}}', "invalid version"),
         (b'{"format": "resultkit-record", "version": 1}', "no 'metadata'"),
-        (b'{"format": "resultkit-record", "version": 1, "metadata": {}}', "no 'header_hash'"),
+        (b'{"format": "resultkit-record", "version": 1, "metadata": {}}', "does not end with its 'header_hash'"),
     ],
 )
 def test_unreadable_headers_are_corrupt(line: bytes, reason: str) -> None:
