@@ -347,17 +347,24 @@ class Hasher:
 
     def _encode_plain_object(self, obj: Any) -> None:
         cls = type(obj)
+        if getattr(cls, "__getstate__", _DEFAULT_GETSTATE) is not _DEFAULT_GETSTATE:
+            # The class says what its state is (often: everything but a lock or a cache).
+            try:
+                state = obj.__getstate__()
+            except Exception as exc:  # e.g. "cannot pickle '_thread.lock' object"
+                raise _Unhashable(obj, f"its __getstate__() failed ({exc})") from None
+            if self._enter(obj):
+                try:
+                    self._write(b"G", _class_identity(cls))
+                    self._encode(state)
+                except _Unhashable as err:
+                    err.path.append(".__getstate__()")
+                    raise
+                finally:
+                    self._leave(obj)
+            return
         state = getattr(obj, "__dict__", None)
-        slot_names = [
-            slot
-            for klass in cls.__mro__
-            for slot in (
-                (klass.__dict__.get("__slots__", ()),)
-                if isinstance(klass.__dict__.get("__slots__", ()), str)
-                else klass.__dict__.get("__slots__", ())
-            )
-            if slot not in ("__dict__", "__weakref__")
-        ]
+        slot_names = [slot for klass in cls.__mro__ for slot in _own_slots(klass)]
         if state is None and not slot_names:
             raise _Unhashable(obj, "it has no __dict__ or __slots__ state to hash (a lock, connection or C object?)")
         fields: list[tuple[str, Any]] = list(state.items()) if isinstance(state, dict) else []
@@ -367,6 +374,15 @@ class Hasher:
             except AttributeError:
                 continue  # an unset slot is part of the state: it is simply absent
         self._encode_fields(b"O", obj, fields)
+
+
+_DEFAULT_GETSTATE = getattr(object, "__getstate__", None)  # Python >= 3.11 has a default
+
+
+def _own_slots(klass: type) -> tuple[str, ...]:
+    slots = klass.__dict__.get("__slots__", ())
+    names = (slots,) if isinstance(slots, str) else tuple(slots)
+    return tuple(name for name in names if name not in ("__dict__", "__weakref__"))
 
 
 _FIXES = (

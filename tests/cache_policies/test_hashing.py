@@ -203,6 +203,23 @@ def test_records_and_objects_hash_by_class_and_state() -> None:
     assert hash_value(Point) != hash_value(OtherPoint)
 
 
+class Client:
+    """Holds a lock but says, through __getstate__, that its state is the URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url}
+
+
+def test_objects_with_getstate_hash_by_the_state_they_declare() -> None:
+    assert hash_value(Client("s3://a")) == hash_value(Client("s3://a"))
+    assert hash_value(Client("s3://a")) != hash_value(Client("s3://b"))
+    assert hash_value(Client("s3://a")) != hash_value({"url": "s3://a"})
+
+
 def test_plain_object_key_never_contains_its_address() -> None:
     # Two distinct instances with equal state: a repr-with-address encoding would differ.
     first, second = Plain({"k": 1}), Plain({"k": 1})
