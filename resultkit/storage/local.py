@@ -131,8 +131,11 @@ class LocalStorage(Storage):
         directory = target.parent
         temp = directory / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(temp, _OPEN_FLAGS, 0o666)
+            try:
+                fd = os.open(temp, _OPEN_FLAGS, 0o666)
+            except FileNotFoundError:  # first write into this folder
+                directory.mkdir(parents=True, exist_ok=True)
+                fd = os.open(temp, _OPEN_FLAGS, 0o666)
         except OSError as exc:
             self._fail("create a file for", key, exc)
         try:
