@@ -182,3 +182,23 @@ def test_record_without_storage_cannot_make_a_reference() -> None:
     record = ResultRecord(make_metadata(), 42)
     with pytest.raises(ResultkitError, match="does not know its storage"):
         record.reference()
+
+
+def test_the_documented_examples_are_real_intact_headers() -> None:
+    from pathlib import Path
+
+    from resultkit.results.signing import verify_header
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "record-format.md"
+    lines = [line for line in doc.read_text().splitlines() if line.startswith('{"format":"resultkit-record"')]
+    assert len(lines) == 5  # pickle, json, compressed, literal, signed
+    kinds = set()
+    for line in lines:
+        header, metadata = decode_header(line.encode())
+        kinds.add(metadata.serializer["type"])
+        if metadata.signature is not None:
+            verify_header(header, b"team-secret", metadata.storage_key)
+            kinds.add("signed")
+        if metadata.is_literal:
+            kinds.add("literal")
+    assert kinds == {"pickle", "json", "compressed", "literal", "signed"}
