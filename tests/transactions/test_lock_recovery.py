@@ -148,3 +148,23 @@ def test_transaction_whose_holder_was_killed_mid_body_is_taken_over(
         assert not txn.is_committed()  # the dead holder wrote nothing
         txn.stage("recomputed")
     assert store.read("k").result == "recomputed"
+
+
+def test_file_lock_held_by_a_forked_child_is_live(tmp_path: Path, lock_key: str) -> None:
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    manager = FileLockManager(tmp_path / "locks")
+    manager.is_locked("warm-up")  # the parent has used the manager before forking
+    ready = fork.Event()
+    child = fork.Process(target=workers.hold_lock_until_killed,
+                         args=(manager, lock_key, "child", 3600, ready))
+    child.start()
+    try:
+        assert ready.wait(60)
+        assert manager.is_lock_holder(lock_key, "child")  # not mistaken for a dead process
+        assert not manager.acquire_lock(lock_key, "parent", acquire_timeout=0)
+    finally:
+        child.kill()
+        child.join(30)
+    assert manager.acquire_lock(lock_key, "parent", acquire_timeout=30)

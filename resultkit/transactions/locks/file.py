@@ -54,7 +54,16 @@ def _process_alive(pid: int, started: str | None) -> bool:
     return now_started is not None and (started is None or now_started == started)
 
 
-_OWN_START = _process_start(os.getpid())
+_own_start: tuple[int, str | None] = (-1, None)
+
+
+def _own_process_start() -> str | None:
+    """This process's start time, recomputed after a fork (a child must not claim its parent's)."""
+    global _own_start
+    pid = os.getpid()
+    if _own_start[0] != pid:
+        _own_start = (pid, _process_start(pid))
+    return _own_start[1]
 
 try:
     import fcntl
@@ -132,7 +141,7 @@ class FileLockManager:
     def _write(self, key: str, lock_path: Path, holder: str, hold_timeout: float) -> None:
         lease = {
             "key": key, "holder": holder, "host": _HOST, "pid": os.getpid(),
-            "started": _OWN_START, "expires": time.time() + hold_timeout,
+            "started": _own_process_start(), "expires": time.time() + hold_timeout,
         }
         tmp = lock_path.with_name(f".{lock_path.stem}.{uuid.uuid4().hex}.tmp")
         tmp.write_text(json.dumps(lease))
