@@ -18,7 +18,7 @@ from datetime import datetime
 from ..storage.base import RESERVED_PREFIX, Storage
 from ..storage.local import LocalStorage
 from ._output import EXIT_OK, format_size, format_time, print_json, print_table, stdout_console
-from ._scan import RecordSummary, scan, summarize, utc_now
+from ._scan import RecordSummary, parallel_map, scan, summarize, utc_now
 from ._target import open_storage
 
 __all__ = ["STALE_TEMP_SECONDS", "StaleTempFile", "cmd_gc", "stale_temp_files"]
@@ -62,9 +62,11 @@ def stale_temp_files(storage: Storage, min_age: float = STALE_TEMP_SECONDS) -> l
     return sorted(found, key=lambda t: t.path)
 
 
-def _still_expired(storage: Storage, key: str, now: datetime) -> bool:
+def _delete_if_still_expired(storage: Storage, key: str, now: datetime) -> bool:
     current = summarize(storage.read_head, key)
-    return current is not None and current.expiry_state(now) == "expired"
+    if current is None or current.expiry_state(now) != "expired":
+        return False
+    return storage.delete(key)
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
@@ -81,9 +83,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
     if args.dry_run:
         removed_records, removed_temps = expired, temps
     else:
-        for summary in expired:
-            if _still_expired(storage, summary.key, now) and storage.delete(summary.key):
-                removed_records.append(summary)
+        deleted = parallel_map(
+            storage, lambda s: _delete_if_still_expired(storage, s.key, now), expired)
+        removed_records = [s for s, gone in zip(expired, deleted, strict=True) if gone]
         for temp in temps:
             try:
                 os.unlink(temp.absolute_path)

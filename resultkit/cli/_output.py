@@ -20,6 +20,7 @@ __all__ = [
     "EXIT_FAILURE",
     "EXIT_OK",
     "EXIT_USAGE",
+    "PLAIN_TABLE_ROWS",
     "PROGRESS_THRESHOLD",
     "CliError",
     "format_size",
@@ -40,6 +41,8 @@ EXIT_USAGE = 2
 
 #: Scans longer than this show a progress bar (on a terminal only).
 PROGRESS_THRESHOLD = 300
+#: Tables longer than this are printed as plain aligned columns instead of rich tables.
+PLAIN_TABLE_ROWS = 2000
 
 _T = TypeVar("_T")
 
@@ -84,14 +87,36 @@ def print_json(value: Any) -> None:
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[str]],
                 right_aligned: Sequence[str] = ()) -> None:
-    """Print a rich table with ``columns`` headers to stdout."""
+    """Print a table with ``columns`` headers to stdout (rich, or plain columns when long)."""
+    materialized = [tuple(row) for row in rows]
+    if len(materialized) > PLAIN_TABLE_ROWS:
+        _print_plain_table(title, columns, materialized, right_aligned)
+        return
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for name in columns:
         table.add_column(name, justify="right" if name in right_aligned else "left",
                          overflow="fold")
-    for row in rows:
+    for row in materialized:
         table.add_row(*row)
     stdout_console().print(table)
+
+
+def _print_plain_table(title: str | None, columns: Sequence[str], rows: list[tuple[str, ...]],
+                       right_aligned: Sequence[str]) -> None:
+    # rich lays out every cell (about 1 ms per row): 100,000 rows would take minutes.
+    widths = [max(len(name), *(len(row[i]) for row in rows)) for i, name in enumerate(columns)]
+    right = [name in right_aligned for name in columns]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.rjust(w) if r else cell.ljust(w)
+                         for cell, w, r in zip(cells, widths, right, strict=True)).rstrip()
+
+    parts = [title] if title else []
+    parts.append(line(columns))
+    parts.append("  ".join("-" * w for w in widths))
+    parts.extend(line(row) for row in rows)
+    sys.stdout.write("\n".join(parts) + "\n")
+    sys.stdout.flush()
 
 
 def with_progress(items: Sequence[_T] | Iterator[_T], total: int, description: str) -> Iterator[_T]:

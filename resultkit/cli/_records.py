@@ -28,7 +28,7 @@ from ._output import (
     stderr_console,
     stdout_console,
 )
-from ._scan import RecordSummary, scan, summarize, utc_now
+from ._scan import RecordSummary, parallel_map, scan, summarize, utc_now
 from ._target import open_storage
 
 __all__ = ["cmd_ls", "cmd_rm", "cmd_show", "cmd_stats", "expiry_text", "user_key"]
@@ -180,8 +180,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
         _confirm(len(keys), storage)
     deleted: list[str] = []
     missing: list[str] = []
-    for key in keys:
-        (deleted if storage.delete(key) else missing).append(key)
+    for key, was_there in zip(keys, parallel_map(storage, storage.delete, keys), strict=True):
+        (deleted if was_there else missing).append(key)
     if args.json:
         print_json({"storage": storage.describe(), "deleted": deleted, "missing": missing})
     else:
