@@ -76,6 +76,7 @@ def _encode_strided(h: Hasher, array: np.ndarray[Any, Any]) -> None:
     for start in range(0, array.shape[0], rows_per_chunk):
         block = np.ascontiguousarray(array[start : start + rows_per_chunk])
         h._update(block.reshape(-1).view(np.uint8))
+        del block  # free it before the next one is made: at most one block alive
 
 
 def encode_object_values(h: Hasher, values: np.ndarray[Any, Any]) -> None:

@@ -27,6 +27,9 @@ _SCALARS: tuple[type, ...] = (
 )
 
 
+_MASKED = (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)
+
+
 def encode_pandas(h: Hasher, obj: Any) -> None:
     """Encode a DataFrame, Series, Index, array or scalar from pandas."""
     if isinstance(obj, pd.DataFrame):
@@ -77,7 +80,8 @@ def _encode_values(h: Hasher, values: Any) -> None:
     """One column: its dtype, then its data from buffers wherever pandas exposes them."""
     dtype = values.dtype
     h._write(b"PT", str(dtype).encode())
-    if isinstance(dtype, np.dtype):
+    if isinstance(dtype, np.dtype) or type(values) is pd.arrays.NumpyExtensionArray:
+        # numpy-backed columns (numbers, bools, naive datetimes): the buffer, no copy.
         encode_array(h, values.to_numpy(copy=False))
     elif isinstance(dtype, pd.CategoricalDtype):
         h._encode(dtype.ordered)
@@ -85,12 +89,11 @@ def _encode_values(h: Hasher, values: Any) -> None:
         encode_array(h, np.asarray(values.codes))
     elif isinstance(dtype, pd.DatetimeTZDtype):
         encode_array(h, np.asarray(values.asi8))
-    elif hasattr(dtype, "numpy_dtype") and dtype.kind in "biuf":
-        # Masked (nullable) arrays: the NA mask, then the data with NAs filled by zero.
-        mask = np.asarray(values.isna())
-        encode_array(h, mask)
-        filled = values.to_numpy(dtype=dtype.numpy_dtype, na_value=dtype.numpy_dtype.type(0))
-        encode_array(h, filled)
+    elif isinstance(values, _MASKED):
+        # Nullable numbers and bools: the NA mask, then the data with NAs filled by zero.
+        encode_array(h, np.asarray(values.isna()))
+        numpy_dtype = dtype.numpy_dtype
+        encode_array(h, values.to_numpy(dtype=numpy_dtype, na_value=numpy_dtype.type(0)))
     else:
         # Strings and other extension types: their numpy form, object columns element-wise
         # (all-str batches take the fast path in encode_array).

@@ -167,3 +167,26 @@ def test_series_and_index() -> None:
 def test_column_view_of_a_frame_hashes_like_the_standalone_series() -> None:
     frame = pd.DataFrame({"a": np.arange(100.0), "b": np.arange(100.0) * 2})
     assert hash_value(frame["b"]) == hash_value(pd.Series(np.arange(100.0) * 2, name="b"))
+
+
+def _peak_bytes_while_hashing(value: object) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        hash_value(value)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_large_buffers_are_hashed_without_a_full_copy() -> None:
+    # numpy reports its allocations to tracemalloc, so a copy of the data would show here.
+    array = np.ones(8 << 20)  # 64 MiB
+    assert _peak_bytes_while_hashing(array) < 1 << 20
+    assert _peak_bytes_while_hashing(memoryview(array).cast("B")) < 1 << 20
+    frame = pd.DataFrame({"a": np.ones(4 << 20), "b": np.arange(4 << 20)})  # 64 MiB
+    assert _peak_bytes_while_hashing(frame) < 1 << 20
+    # A strided view is compacted in bounded blocks, never copied whole.
+    wide = np.ones((2, 8 << 20))[:, ::2]  # a 64 MiB view of 128 MiB
+    assert _peak_bytes_while_hashing(wide) <= _numpy._COPY_CHUNK_BYTES + (1 << 20)
