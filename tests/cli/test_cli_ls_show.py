@@ -104,3 +104,19 @@ def test_show_missing_and_bad_keys(run, records):
     (records.root / "junk").write_bytes(b"garbage")
     junk = run("show", str(records.root), "junk")
     assert junk.code == 1 and "unreadable" in junk.err
+
+
+def test_long_listings_are_plain_aligned_columns(run, records, monkeypatch):
+    # Past PLAIN_TABLE_ROWS rows rich's layout is too slow (100,000 rows: minutes).
+    monkeypatch.setattr("resultkit.cli._output.PLAIN_TABLE_ROWS", 3)
+    result = run("ls", str(records.root))
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["key", "size", "created", "expires", "serializer"]
+    assert set(lines[1].replace(" ", "")) == {"-"}
+    body = lines[2:8]
+    assert [line.split()[0] for line in body] == ALL_KEYS
+    size_end = len(lines[0].split("size")[0]) + len("size")
+    # sizes are right-aligned under their header
+    assert all(line[size_end - 1] == "B" for line in body)
+    assert "(expired)" in body[3]

@@ -92,3 +92,49 @@ def test_long_scans_show_progress_on_a_terminal_only(tmp_path):
             os.close(follower)
     assert len(orjson.loads(out_path.read_bytes())) == 401
     assert b"reading headers" in terminal
+
+
+def _run_on_terminal(argv, answer, tmp_path):
+    """Run the CLI with stdin and stderr on a pseudo-terminal, typing ``answer`` at the prompt."""
+    leader, follower = pty.openpty()
+    out_path = tmp_path / "stdout.txt"
+    seen = bytearray()
+    try:
+        with open(out_path, "wb") as out_file:
+            proc = subprocess.Popen([sys.executable, "-m", "resultkit", *argv], stdout=out_file,
+                                    stderr=follower, stdin=follower,
+                                    env={**os.environ, "TERM": "xterm", "COLUMNS": "100"})
+        os.close(follower)
+        follower = -1
+        answered = False
+        while True:
+            ready, _, _ = select.select([leader], [], [], 120)
+            assert ready, f"no output on the terminal for 120 s; saw {bytes(seen)!r}"
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"[y/n]" in seen:
+                os.write(leader, answer)
+                answered = True
+        code = proc.wait(timeout=120)
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    return code, bytes(seen), out_path.read_text()
+
+
+def test_rm_asks_on_a_terminal(records, tmp_path):
+    code, terminal, _ = _run_on_terminal(["rm", str(records.root), "--prefix", "pickle/"],
+                                         b"n\n", tmp_path)
+    assert b"Delete 3 records from" in terminal
+    assert code == 1
+    assert (records.root / "pickle" / "one").exists()
+    code, _, out = _run_on_terminal(["rm", str(records.root), "--prefix", "pickle/"], b"y\n", tmp_path)
+    assert code == 0
+    assert "deleted 3 record(s)" in out
+    assert not (records.root / "pickle").exists() or not any((records.root / "pickle").iterdir())
