@@ -190,3 +190,10 @@ def test_large_buffers_are_hashed_without_a_full_copy() -> None:
     # A strided view is compacted in bounded blocks, never copied whole.
     wide = np.ones((2, 8 << 20))[:, ::2]  # a 64 MiB view of 128 MiB
     assert _peak_bytes_while_hashing(wide) <= _numpy._COPY_CHUNK_BYTES + (1 << 20)
+
+
+def test_string_columns_with_missing_values() -> None:
+    with_missing = pd.Series(["a", None, "b"] * 10)
+    assert hash_value(with_missing) == hash_value(pd.Series(["a", None, "b"] * 10))
+    assert hash_value(with_missing) != hash_value(pd.Series(["a", "None", "b"] * 10))
+    assert hash_value(with_missing) != hash_value(pd.Series(["a", "", "b"] * 10))
