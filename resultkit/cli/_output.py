@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TextIO, TypeVar
 
 import orjson
 from rich.console import Console
@@ -27,6 +27,7 @@ __all__ = [
     "format_time",
     "parse_duration",
     "print_json",
+    "print_json_array",
     "print_table",
     "stderr_console",
     "stdout_console",
@@ -71,18 +72,52 @@ def stderr_console() -> Console:
     return Console(file=sys.stderr, stderr=True)
 
 
+class _TextAsBinary:
+    """Bytes in, text out: for a stdout without ``.buffer`` (e.g. pytest's capsys)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> None:
+        self._stream.write(data.decode())
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def _binary_stdout() -> BinaryIO | _TextAsBinary:
+    out = sys.stdout
+    out.flush()  # anything rich printed first stays first
+    buffer: BinaryIO | None = getattr(out, "buffer", None)
+    return buffer if buffer is not None else _TextAsBinary(out)
+
+
 def print_json(value: Any) -> None:
     """Write ``value`` as indented JSON (datetimes as ISO 8601) and a newline to stdout."""
-    data = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z)
-    out = sys.stdout
-    buffer = getattr(out, "buffer", None)
-    if buffer is not None:
-        out.flush()
-        buffer.write(data + b"\n")
-        buffer.flush()
-    else:  # a text-only stream, e.g. pytest's capsys
-        out.write(data.decode() + "\n")
-        out.flush()
+    out = _binary_stdout()
+    out.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE))
+    out.flush()
+
+
+def print_json_array(items: Iterable[Any], batch: int = 1000) -> None:
+    """Stream ``items`` to stdout as a JSON array, one compact item per line.
+
+    Rows are written as they come, so listing a million records needs no more memory
+    than a thousand, and every line is one item for ``grep``.
+    """
+    out = _binary_stdout()
+    out.write(b"[")
+    lines: list[bytes] = []
+    separator = b"\n"
+    for item in items:
+        lines.append(orjson.dumps(item, option=orjson.OPT_UTC_Z))
+        if len(lines) >= batch:
+            out.write(separator + b",\n".join(lines))
+            separator, lines = b",\n", []
+    if lines:
+        out.write(separator + b",\n".join(lines))
+    out.write(b"\n]\n")
+    out.flush()
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[str]],

@@ -24,6 +24,7 @@ from ._output import (
     format_time,
     parse_duration,
     print_json,
+    print_json_array,
     print_table,
     stderr_console,
     stdout_console,
@@ -72,10 +73,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
     storage = open_storage(args.storage, args.option)
     now = utc_now()
     created_before = None if older_than is None else now - older_than
-    rows = [s for s in scan(storage, prefix) if _selected(s, now, args.expired, created_before)]
+    # Streamed JSON on a terminal would tear through a progress bar drawn on the same screen.
+    progress = not (args.json and sys.stdout.isatty())
+    selected = (s for s in scan(storage, prefix, progress=progress)
+                if _selected(s, now, args.expired, created_before))
     if args.json:
-        print_json([s.to_json(now) for s in rows])
+        print_json_array(s.to_json(now) for s in selected)
         return EXIT_OK
+    rows = list(selected)
     if not rows:
         stdout_console().print(f"no records in {storage.describe()}" + _filters_note(args))
         return EXIT_OK
@@ -118,7 +123,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print one record's header."""
     key = user_key(args.key)
     storage = open_storage(args.storage, args.option)
-    summary = summarize(storage.read_head, key)
+    summary = summarize(storage.read_head, key, keep_header=True)
     if summary is None:
         raise CliError(f"no record at key {key!r} in {storage.describe()}; "
                        "run `resultkit ls` to see the keys")

@@ -137,8 +137,11 @@ def read_header_line(read_head: HeadReader, key: str) -> bytes:
     return head[:end]
 
 
-def summarize(read_head: HeadReader, key: str) -> RecordSummary | None:
-    """The header of ``key`` (None if it vanished since it was listed)."""
+def summarize(read_head: HeadReader, key: str, keep_header: bool = False) -> RecordSummary | None:
+    """The header of ``key`` (None if it vanished since it was listed).
+
+    ``keep_header`` keeps the raw header dict too; scans drop it (a few KiB per record).
+    """
     try:
         line = read_header_line(read_head, key)
         header, metadata = decode_header(line)
@@ -149,7 +152,7 @@ def summarize(read_head: HeadReader, key: str) -> RecordSummary | None:
     except (ResultkitError, OSError) as exc:
         return RecordSummary(key, None, None, problem=f"cannot read: {exc}")
     size = len(line) + 1 + metadata.payload_size
-    return RecordSummary(key, metadata, size, header=header)
+    return RecordSummary(key, metadata, size, header=header if keep_header else None)
 
 
 def parallel_map(storage: Storage, fn: Callable[[_T], _R], items: Sequence[_T]) -> Iterator[_R]:
@@ -164,12 +167,14 @@ def _threaded_map(fn: Callable[[_T], _R], items: Sequence[_T]) -> Iterator[_R]:
         yield from pool.map(fn, items)
 
 
-def scan(storage: Storage, prefix: str = "", description: str = "reading headers") -> Iterator[RecordSummary]:
+def scan(storage: Storage, prefix: str = "", description: str = "reading headers",
+         progress: bool = True) -> Iterator[RecordSummary]:
     """A summary of every record below ``prefix``, with a progress bar on a terminal."""
     keys = sorted(storage.list(prefix))
     read_head = head_reader(storage)
     summaries = parallel_map(storage, lambda key: summarize(read_head, key), keys)
-    for summary in with_progress(summaries, len(keys), description):
+    shown = with_progress(summaries, len(keys), description) if progress else summaries
+    for summary in shown:
         if summary is not None:
             yield summary
 
