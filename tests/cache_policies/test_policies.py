@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resultkit.cache_policies import (
@@ -183,6 +183,7 @@ def test_compounds_flatten_merge_inputs_and_drop_duplicates() -> None:
 ATOMS: list[CachePolicy] = [INPUTS, TASK_SOURCE, RUN_ID, FLOW_PARAMETERS, Inputs(exclude=["y"])]
 
 
+@settings(max_examples=100, deadline=None)
 @given(st.permutations(ATOMS), st.integers(min_value=1, max_value=len(ATOMS)))
 def test_composition_order_never_changes_the_key(order: list[CachePolicy], split: int) -> None:
     context = ctx(run_id="r", flow_parameters={"p": 1})
