@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..storage.base import RESERVED_PREFIX, Storage
+from ..storage.fsspec import FsspecStorage
 from ..storage.local import LocalStorage
 from ._output import EXIT_OK, format_size, format_time, print_json, print_table, stdout_console
 from ._scan import RecordSummary, parallel_map, scan, summarize, utc_now
@@ -39,11 +40,23 @@ class StaleTempFile:
     absolute_path: str
 
 
+def _local_root(storage: Storage) -> str | None:
+    """The folder holding ``storage``'s files when they are on this machine's file system."""
+    if isinstance(storage, LocalStorage):
+        return str(storage.basepath)
+    if isinstance(storage, FsspecStorage) and storage.protocol in ("file", "local"):
+        return storage.root
+    return None
+
+
 def stale_temp_files(storage: Storage, min_age: float = STALE_TEMP_SECONDS) -> list[StaleTempFile]:
-    """Temporary files older than ``min_age`` seconds (local storage only: remote writes leave none)."""
-    if not isinstance(storage, LocalStorage):
+    """Temporary files older than ``min_age`` seconds, on storage in a local folder.
+
+    Object stores need no sweep: an upload that fails is aborted and never becomes an object.
+    """
+    root = _local_root(storage)
+    if root is None:
         return []
-    root = str(storage.basepath)
     now = time.time()
     found = []
     for dirpath, _dirnames, filenames in os.walk(root):

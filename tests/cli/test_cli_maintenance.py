@@ -190,3 +190,16 @@ def test_stats_counts_records_and_bytes_by_serializer_and_state(run, records):
     }
     table = run("stats", str(records.root))
     assert "by serializer" in table.out and "6 record(s)" in table.out
+
+
+def test_gc_sweeps_temp_files_of_an_fsspec_file_storage(run, records):
+    from resultkit.storage import FsspecStorage
+
+    stale = _temp_file(records.root, ".rk-tmp-crashed", age_seconds=3 * 3600)
+    slug = FsspecStorage(f"file://{records.root}").save("files")
+    result = run("gc", slug, "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert [t["path"] for t in report["temp_files"]] == ["pickle/.rk-tmp-crashed"]
+    assert [r["key"] for r in report["expired_records"]] == ["pickle/expired"]
+    assert not stale.exists()
