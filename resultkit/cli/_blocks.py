@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import ResultkitError
 from ..storage.blocks import blocks_file, delete_block, list_blocks, load_storage, save_block
-from ._output import EXIT_OK, print_json, print_table, stdout_console
+from ._output import EXIT_OK, print_json, print_table, say
 from ._target import parse_options, storage_with_options
 
 __all__ = ["cmd_ls", "cmd_rm", "cmd_save"]
@@ -17,7 +17,7 @@ def cmd_save(args: argparse.Namespace) -> int:
     """Save a path or URL (with options) as a block; prints its slug."""
     storage = storage_with_options(args.location, parse_options(args.option))
     slug = save_block(storage, args.name, overwrite=args.overwrite)
-    stdout_console().print(f"saved {slug}: {storage.describe()}", highlight=False)
+    say(f"saved {slug}: {storage.describe()}")
     return EXIT_OK
 
 
@@ -37,9 +37,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print_json(blocks)
         return EXIT_OK
     if not blocks:
-        stdout_console().print(
-            f"no saved storage blocks in {blocks_file()}; save one with "
-            "`resultkit storage save NAME URL_OR_PATH`", highlight=False)
+        say(f"no saved storage blocks in {blocks_file()}; save one with "
+            "`resultkit storage save NAME URL_OR_PATH`")
         return EXIT_OK
     print_table(None, ("slug", "location", "options"),
                 [(b["slug"], b["location"] or f"? ({b['problem']})",
@@ -51,5 +50,5 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_rm(args: argparse.Namespace) -> int:
     """Forget a saved block (the records it points to are untouched)."""
     delete_block(args.slug)
-    stdout_console().print(f"deleted block {args.slug} (its records are untouched)", highlight=False)
+    say(f"deleted block {args.slug} (its records are untouched)")
     return EXIT_OK

@@ -18,7 +18,7 @@ from datetime import datetime
 from ..storage.base import RESERVED_PREFIX, Storage
 from ..storage.fsspec import FsspecStorage
 from ..storage.local import LocalStorage
-from ._output import EXIT_OK, format_size, format_time, print_json, print_table, stdout_console
+from ._output import EXIT_OK, format_size, format_time, print_json, print_table, say
 from ._scan import RecordSummary, parallel_map, scan, summarize, utc_now
 from ._target import open_storage
 
@@ -134,9 +134,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
                for t in removed_temps],
             right_aligned=("size",),
         )
-    stdout_console().print(
+    say(
         f"{verb} {len(removed_records)} expired record(s) ({format_size(record_bytes)}) and "
-        f"{len(removed_temps)} temporary file(s) ({format_size(temp_bytes)}) in {storage.describe()}",
-        highlight=False,
+        f"{len(removed_temps)} temporary file(s) ({format_size(temp_bytes)}) in {storage.describe()}"
     )
     return EXIT_OK

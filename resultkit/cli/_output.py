@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, TextIO, TypeVar
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = [
     "EXIT_FAILURE",
@@ -29,6 +30,7 @@ __all__ = [
     "print_json",
     "print_json_array",
     "print_table",
+    "say",
     "stderr_console",
     "stdout_console",
     "with_progress",
@@ -65,6 +67,12 @@ def stdout_console() -> Console:
         return Console(file=sys.stdout)
     # On a pipe or in a file, one row per line (grep-able) beats fitting 80 columns.
     return Console(file=sys.stdout, width=_PIPE_WIDTH, soft_wrap=True)
+
+
+def say(message: str) -> None:
+    """Print one plain line (no markup, no colour) to stdout."""
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
 
 
 def stderr_console() -> Console:
@@ -132,7 +140,8 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
         table.add_column(name, justify="right" if name in right_aligned else "left",
                          overflow="fold")
     for row in materialized:
-        table.add_row(*row)
+        # Text, not str: a key like "runs[3]/x" must not be read as rich markup.
+        table.add_row(*(Text(cell) for cell in row))
     stdout_console().print(table)
 
 

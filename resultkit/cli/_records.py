@@ -26,8 +26,8 @@ from ._output import (
     print_json,
     print_json_array,
     print_table,
+    say,
     stderr_console,
-    stdout_console,
 )
 from ._scan import RecordSummary, parallel_map, scan, summarize, utc_now
 from ._target import open_storage
@@ -82,7 +82,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = list(selected)
     if not rows:
-        stdout_console().print(f"no records in {storage.describe()}" + _filters_note(args))
+        say(f"no records in {storage.describe()}" + _filters_note(args))
         return EXIT_OK
     print_table(
         None,
@@ -93,8 +93,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         right_aligned=("size",),
     )
     total = sum(s.size or 0 for s in rows)
-    stdout_console().print(f"{len(rows)} record(s), {format_size(total)} in {storage.describe()}",
-                           highlight=False)
+    say(f"{len(rows)} record(s), {format_size(total)} in {storage.describe()}")
     return EXIT_OK
 
 
@@ -192,9 +191,9 @@ def cmd_rm(args: argparse.Namespace) -> int:
     else:
         where = storage.describe()
         if prefix is not None and not keys:
-            stdout_console().print(f"no records under prefix {prefix!r} in {where}", highlight=False)
+            say(f"no records under prefix {prefix!r} in {where}")
         else:
-            stdout_console().print(f"deleted {len(deleted)} record(s) from {where}", highlight=False)
+            say(f"deleted {len(deleted)} record(s) from {where}")
     if missing:
         _error(f"no record at key(s) {', '.join(repr(k) for k in missing)} in {storage.describe()}")
         return EXIT_FAILURE
@@ -251,8 +250,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
              for name, g in groups],
             right_aligned=("records", "bytes", "size"),
         )
-    stdout_console().print(
-        f"{total['records']} record(s), {format_size(total['bytes'])} in {storage.describe()}",
-        highlight=False,
+    say(
+        f"{total['records']} record(s), {format_size(total['bytes'])} in {storage.describe()}"
     )
     return EXIT_OK

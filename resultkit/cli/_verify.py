@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -24,7 +25,7 @@ from ._output import (
     format_size,
     print_json,
     print_table,
-    stdout_console,
+    say,
     with_progress,
 )
 from ._scan import parallel_map
@@ -164,6 +165,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             "checked": len(outcomes),
             "ok": len(outcomes) - len(bad),
             "signatures_checked": signing_key is not None,
+            # Of the intact records: "valid" (key set), "unchecked" (signed, no key), "unsigned".
+            "signatures": dict(Counter(o.signature for o in outcomes if o.ok)),
             "problems": [{"key": o.key, "size": o.size, "problem": o.problem} for o in bad],
         })
     else:
@@ -172,9 +175,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                         [(o.key, format_size(o.size), o.problem or "") for o in bad],
                         right_aligned=("size",))
         note = "" if signing_key is not None else " (signatures not checked: RESULTKIT_SIGNING_KEY is unset)"
-        stdout_console().print(
+        say(
             f"checked {len(outcomes)} record(s) in {storage.describe()}: "
-            f"{len(outcomes) - len(bad)} ok, {len(bad)} with problems{note}",
-            highlight=False,
+            f"{len(outcomes) - len(bad)} ok, {len(bad)} with problems{note}"
         )
     return EXIT_FAILURE if bad else EXIT_OK

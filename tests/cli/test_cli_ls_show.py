@@ -120,3 +120,10 @@ def test_long_listings_are_plain_aligned_columns(run, records, monkeypatch):
     # sizes are right-aligned under their header
     assert all(line[size_end - 1] == "B" for line in body)
     assert "(expired)" in body[3]
+
+
+def test_keys_that_look_like_markup_print_verbatim(run, records):
+    records.store.write("runs[bold]/x[/bold]", 1)
+    result = run("ls", str(records.root), "--prefix", "runs")
+    assert result.code == 0
+    assert "runs[bold]/x[/bold]" in result.out

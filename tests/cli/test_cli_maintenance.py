@@ -153,6 +153,7 @@ def test_verify_checks_signatures_and_never_unpickles(run, tmp_path, monkeypatch
     unchecked = run("verify", str(root), "--json")
     assert unchecked.code == 0, unchecked.out  # no key: checksums only, all intact
     assert unchecked.json()["signatures_checked"] is False
+    assert unchecked.json()["signatures"] == {"unchecked": 2, "unsigned": 1}
 
     monkeypatch.setenv("RESULTKIT_SIGNING_KEY", "team-secret")
     checked = run("verify", str(root), "--json")
@@ -161,6 +162,7 @@ def test_verify_checks_signatures_and_never_unpickles(run, tmp_path, monkeypatch
     assert sorted(problems) == ["unsigned", "wrong-key"]
     assert "unsigned" in problems["unsigned"]
     assert "invalid signature" in problems["wrong-key"]
+    assert checked.json()["signatures"] == {"valid": 1}
     assert not marker.exists()
     # The trap is real: a store that does load the payload trips it.
     monkeypatch.delenv("RESULTKIT_SIGNING_KEY")
