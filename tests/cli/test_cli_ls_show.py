@@ -127,3 +127,14 @@ def test_keys_that_look_like_markup_print_verbatim(run, records):
     result = run("ls", str(records.root), "--prefix", "runs")
     assert result.code == 0
     assert "runs[bold]/x[/bold]" in result.out
+
+
+def test_compressed_records_name_both_layers(run, tmp_path):
+    from resultkit.results.store import ResultStore
+
+    ResultStore(tmp_path / "z", serializer="compressed/json").write("k", {"a": [1] * 100})
+    ResultStore(tmp_path / "z", serializer="compressed/pickle").write("p", {"a": [1] * 100})
+    rows = run("ls", str(tmp_path / "z"), "--json").json()
+    assert [(r["key"], r["serializer"]) for r in rows] == [("k", "compressed/json"),
+                                                           ("p", "compressed/pickle")]
+    assert run("verify", str(tmp_path / "z")).code == 0
