@@ -7,8 +7,9 @@ is read by a thread pool, because each header read is one network round trip.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeVar
@@ -163,8 +164,17 @@ def parallel_map(storage: Storage, fn: Callable[[_T], _R], items: Sequence[_T]) 
 
 
 def _threaded_map(fn: Callable[[_T], _R], items: Sequence[_T]) -> Iterator[_R]:
+    # A bounded window of requests in flight: Executor.map would queue a future per item
+    # up front (a million keys, a million futures).
+    window = _REMOTE_WORKERS * 4
     with ThreadPoolExecutor(max_workers=_REMOTE_WORKERS, thread_name_prefix="resultkit-cli") as pool:
-        yield from pool.map(fn, items)
+        pending: deque[Future[_R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def scan(storage: Storage, prefix: str = "", description: str = "reading headers",
