@@ -10,7 +10,19 @@ from ._output import EXIT_USAGE, CliError
 __all__ = ["build_parser"]
 
 _STORAGE_HELP = ("a local path, a URL (s3://bucket/prefix, gs://..., any fsspec URL) or a saved "
-                 "slug such as s3/prod; default: RESULTKIT_DEFAULT_STORAGE or $RESULTKIT_HOME/storage")
+                 "slug such as s3/prod")
+_DEFAULT_HELP = "; default: RESULTKIT_DEFAULT_STORAGE or $RESULTKIT_HOME/storage"
+_EPILOG = """examples:
+  resultkit ls --expired                     expired records in the default storage
+  resultkit ls s3/prod --older-than 30d --json
+  resultkit show ./results mytask/3f2a...    one record's header
+  resultkit rm s3/prod --prefix old-task/ --yes
+  resultkit gc --dry-run                     what gc would remove
+  resultkit verify s3/prod                   exit 1 if any record is corrupt
+  resultkit storage save prod s3://bucket/results -o endpoint_url=http://127.0.0.1:9000
+
+exit codes: 0 done, 1 the command found a problem (corrupt or missing records, storage
+faults), 2 usage or configuration error (bad arguments, unknown slug)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +43,8 @@ def _add_option(parser: argparse.ArgumentParser, help_text: str) -> None:
 
 def _add_storage(parser: argparse.ArgumentParser, optional: bool = True) -> None:
     if optional:
-        parser.add_argument("storage", nargs="?", default=None, metavar="STORAGE", help=_STORAGE_HELP)
+        parser.add_argument("storage", nargs="?", default=None, metavar="STORAGE",
+                            help=_STORAGE_HELP + _DEFAULT_HELP)
     else:
         parser.add_argument("storage", metavar="STORAGE", help=_STORAGE_HELP)
     _add_option(parser, "an option for a STORAGE path or URL, e.g. "
@@ -42,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``resultkit`` argument parser."""
     from .. import __version__
 
-    parser = _Parser(prog="resultkit", description="Inspect and maintain resultkit result stores.")
+    parser = _Parser(prog="resultkit", description="Inspect and maintain resultkit result stores.",
+                     epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"resultkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 

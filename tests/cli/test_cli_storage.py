@@ -119,3 +119,14 @@ def test_option_errors(run, records):
     slug = run("ls", "local/team", "-o", "fsync=true")
     assert slug.code == 2 and "saved block" in slug.err
     assert os.path.exists(records.root)
+
+
+def test_help_version_and_missing_command(run):
+    helped = run("--help")
+    assert helped.code == 0
+    assert "usage: resultkit" in helped.out and "exit codes" in helped.out
+    assert run("--version").out.startswith("resultkit ")
+    missing = run("storage")
+    assert missing.code == 2
+    assert missing.err == "resultkit: error: missing COMMAND; see `resultkit storage --help`\n"
+    assert run().code == 2
