@@ -35,7 +35,7 @@ import pandas as pd  # noqa: E402
 from resultkit import flow, task, transaction  # noqa: E402
 from resultkit.cache_policies import INPUTS, TASK_SOURCE  # noqa: E402
 from resultkit.cli import main as resultkit_cli  # noqa: E402
-from resultkit.results import ResultStore  # noqa: E402
+from resultkit.storage import LocalStorage  # noqa: E402
 
 ROWS = 100_000
 SENSORS = 12
@@ -45,7 +45,7 @@ REPORT = DEMO_HOME / "exports" / "report.txt"
 # (The default policy also includes the flow run's id, so a new run would recompute.)
 # cache_result_in_memory=False makes the second run read every record back from disk,
 # exactly as a fresh process would.
-CACHED = {"cache_policy": INPUTS + TASK_SOURCE, "cache_result_in_memory": False}
+CACHED: dict[str, Any] = {"cache_policy": INPUTS + TASK_SOURCE, "cache_result_in_memory": False}
 
 
 @task(**CACHED)
@@ -198,8 +198,6 @@ def show_pipeline_runs() -> dict[str, Any]:
 
 
 def show_rollback(metrics: dict[str, Any]) -> None:
-    from resultkit.storage import LocalStorage
-
     print("\n2. A transaction rolls back a side effect")
     storage = LocalStorage(DEMO_HOME / "storage")  # the default storage, under RESULTKIT_HOME
     before = len(list(storage.list()))
