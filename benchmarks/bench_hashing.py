@@ -75,8 +75,9 @@ def run(config: Config) -> list[Section]:
                 continue
             hash_fn = hasher
             try:
-                hash_fn(value)  # warm up: lazy imports, first-touch
-                seconds, n = median_time(lambda: hash_fn(value), repeat)
+                warm_up, _ = median_time(lambda: hash_fn(value), 1)  # lazy imports, first touch
+                # a slow peer (joblib on str columns takes ~30 s) gets one timed run, not five
+                seconds, n = median_time(lambda: hash_fn(value), repeat if warm_up < 3 else 1)
             except Exception as exc:  # a peer that cannot hash this value is a finding, not a crash
                 section.unavailable(library, f"{type(exc).__name__}: {exc}"[:200])
                 continue
