@@ -157,7 +157,7 @@ def dask_client() -> Iterator[Any]:
     """A Dask LocalCluster with two worker processes."""
     from dask.distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
     yield client
     client.close()
