@@ -37,7 +37,8 @@ from resultkit.cache_policies import INPUTS, TASK_SOURCE  # noqa: E402
 from resultkit.cli import main as resultkit_cli  # noqa: E402
 from resultkit.storage import LocalStorage  # noqa: E402
 
-ROWS = 100_000
+# DEMO_ROWS shrinks the data (the test suite runs the demo on less); the story is the same.
+ROWS = int(os.environ.get("DEMO_ROWS", "100000"))
 SENSORS = 12
 REPORT = DEMO_HOME / "exports" / "report.txt"
 

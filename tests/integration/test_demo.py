@@ -19,6 +19,7 @@ def test_demo_runs_twice_from_cache_rolls_back_and_stays_in_its_folder(tmp_path)
     (home / "storage").mkdir(parents=True)
     (home / "storage" / "left-over-from-last-time").write_bytes(b"not a record")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESULTKIT_")}
+    env["DEMO_ROWS"] = "20000"  # a fifth of the data: same steps and claims, seconds faster
 
     done = subprocess.run([sys.executable, str(DEMO)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=240)
