@@ -11,6 +11,7 @@ rebuilt as views into the payload are aligned for SIMD code.
 from __future__ import annotations
 
 import importlib
+import io
 import pickle
 import struct
 import sys
@@ -19,12 +20,16 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from ..errors import ConfigurationError, SerializationError
+from ._pickle_reducers import fast_pickler_class
 from .base import Buffer, Serializer
 
 __all__ = ["PickleSerializer"]
 
 #: Libraries a record's config may make us import; anything else named by data is never imported.
 TRUSTED_PICKLE_LIBRARIES = frozenset({"pickle", "cloudpickle", "dill"})
+
+#: Libraries whose Pickler class takes the fast array reductions (a C pickler underneath).
+_FAST_PICKLER_LIBRARIES = frozenset({"pickle", "cloudpickle"})
 
 _MAGIC = b"RKP5"
 _FRAME_VERSION = 1
@@ -118,7 +123,14 @@ class PickleSerializer(Serializer):
             return False
 
         try:
-            if self.protocol >= 5:
+            if self.protocol >= 5 and module.__name__ in _FAST_PICKLER_LIBRARIES:
+                # Same output format as module.dumps, plus faster reductions for string and
+                # datetime arrays (see _pickle_reducers); loads needs nothing special.
+                with io.BytesIO() as file:
+                    pickler = fast_pickler_class(module.Pickler)
+                    pickler(file, protocol=self.protocol, buffer_callback=keep_out_of_band).dump(obj)
+                    stream = file.getvalue()
+            elif self.protocol >= 5:
                 stream = module.dumps(obj, protocol=self.protocol, buffer_callback=keep_out_of_band)
             else:
                 stream = module.dumps(obj, protocol=self.protocol)
