@@ -16,8 +16,9 @@ def results(futures):
     return [future.result(timeout=TIMEOUT) for future in futures]
 
 
-def test_dask_workers_share_a_cache_the_second_pass_all_hits(dask_client, shared_storage, runs):
-    square = square_task(shared_storage, runs)
+def test_dask_workers_share_s3_storage_the_second_pass_all_hits(dask_client, s3_storage, runs):
+    # (Dask on local storage: tests/front_door/test_concurrency.py.)
+    square = square_task(s3_storage, runs)
     first = results(dask_client.map(square, range(8), return_state=True, pure=False))
     assert [s.name for s in first] == ["Completed"] * 8
     second = results(dask_client.map(square, range(8), return_state=True, pure=False))
@@ -27,7 +28,7 @@ def test_dask_workers_share_a_cache_the_second_pass_all_hits(dask_client, shared
         [i * i for i in range(x + 1)] for x in range(8)]
     assert executions(runs) == sorted(f"square{x}" for x in range(8))  # each body ran once
     assert os.getpid() not in executing_pids(runs)  # in the workers
-    assert sorted(shared_storage.list()) == sorted(s.cache_key for s in first)
+    assert sorted(s3_storage.list()) == sorted(s.cache_key for s in first)
     assert square(5, return_state=True).name == "Cached"  # the client reads the same records
 
 
