@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from resultkit.results import ResultReference
 from resultkit.storage import LocalStorage
 
-from .workload import daily_flow, executing_pids, executions, square_task
+from .workload import daily_flow, executing_pids, executions, publish_flow, square_task
 
 TIMEOUT = 120
 
@@ -65,3 +67,16 @@ def test_references_pass_between_dask_workers_as_json(dask_client, s3_storage, r
     assert [int(total) for _, total in loaded] == [sum(i * i for i in range(x + 1)) for x in range(4)]
     assert len({pid for pid, _ in loaded}) == 1 and loaded[0][0] not in executing_pids(runs)
     assert executions(runs) == [f"square{x}" for x in range(4)]  # consumers never ran the body
+
+
+def test_a_transaction_on_a_worker_rolls_back_and_leaves_nothing_in_s3(dask_client, s3_storage, runs):
+    publish = publish_flow(s3_storage, runs)
+    failed = dask_client.submit(publish, 1, 1_000_000, pure=False)
+    with pytest.raises(ValueError, match="smaller than 1000000 bytes"):
+        failed.result(timeout=TIMEOUT)
+    assert os.listdir(runs) == []  # the rollback hook removed the export, on the worker
+    assert list(s3_storage.list()) == []  # and neither task's record was written
+
+    path = dask_client.submit(publish, 1, 10, pure=False).result(timeout=TIMEOUT)
+    assert [os.path.join(runs, name) for name in os.listdir(runs)] == [path]
+    assert len(list(s3_storage.list())) == 2  # both committed together

@@ -77,3 +77,36 @@ def daily_flow(local: Storage, remote: Storage, runs: Path) -> Flow[[int], dict[
                 "keys": [cleaned.cache_key, summary.cache_key], "pid": os.getpid()}
 
     return daily
+
+
+def publish_flow(storage: Storage, runs: Path) -> Flow[[int, int], str]:
+    """A flow that exports a file then validates it, in one transaction with a rollback hook."""
+    runs_dir = str(runs)
+
+    @task(cache_policy=INPUTS + TASK_SOURCE, result_storage=storage, name="integration.export")
+    def export(day: int) -> str:
+        path = os.path.join(runs_dir, f"export{day}-{os.getpid()}-{uuid.uuid4().hex}")
+        with open(path, "w") as out:
+            out.write(f"report for day {day}\n")
+        return path
+
+    @export.on_rollback
+    def remove_export(txn: Any) -> None:
+        for name in os.listdir(runs_dir):
+            if name.startswith("export"):
+                os.remove(os.path.join(runs_dir, name))
+
+    @task(cache_policy=INPUTS + TASK_SOURCE, result_storage=storage, name="integration.check")
+    def check(path: str, min_size: int) -> str:
+        if os.path.getsize(path) < min_size:
+            raise ValueError(f"{os.path.basename(path)} is smaller than {min_size} bytes")
+        return path
+
+    @flow
+    def publish(day: int, min_size: int) -> str:
+        from resultkit import transaction
+
+        with transaction():
+            return check(export(day), min_size)
+
+    return publish
