@@ -11,6 +11,7 @@ import contextlib
 import logging
 import mmap
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from importlib import metadata as _importlib_metadata
@@ -57,6 +58,10 @@ _REPLACED_RETRIES = 10
 _MAPPED_BUFFER_FROM = 1 << 20
 _CAN_MAP_PRIVATE = hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS")
 _MADV_HUGEPAGE: int | None = getattr(mmap, "MADV_HUGEPAGE", None)
+# verify() streams payloads through the checksum in chunks of this size; the header line
+# must end inside the first chunk (it is the longest header accepted, as in _parse).
+_VERIFY_CHUNK = _MAX_HEADER_SIZE
+_verify_buffers = threading.local()
 
 try:
     _RESULTKIT_VERSION = _importlib_metadata.version("resultkit")
@@ -325,6 +330,57 @@ class ResultStore:
         """A :class:`ResultReference` to the record at ``key`` in this store's storage."""
         return ResultReference(self.storage, validate_key(key), self.serializer)
 
+    def verify(self, key: str) -> None:
+        """Check the record at ``key`` without deserializing it; ``RecordCorruptError`` names what failed.
+
+        Checks the header (format, header hash, and the signature on a signing store),
+        then streams the payload through its checksum and compares size and digest, so
+        verifying a pickle runs no code from it. Expired records are verified too.
+
+        >>> store.verify("answer")                              # doctest: +SKIP
+        """
+        self.verified_metadata(key)
+
+    def verified_metadata(self, key: str) -> tuple[ResultRecordMetadata, int]:
+        """:meth:`verify`, returning the record's metadata and its size in bytes on storage."""
+        validate_key(key)
+        buffer = _verify_buffer()
+        view = memoryview(buffer)
+        try:
+            with self.storage.open_read(key) as stream:
+                filled = _read_into(stream, view)
+                newline = buffer.find(b"\n", 0, filled)
+                if newline < 0:
+                    if not filled:
+                        raise RecordCorruptError(f"record {key!r} is empty")
+                    raise RecordCorruptError(
+                        f"record {key!r} has no header line in its first {filled} bytes "
+                        "(truncated or not a record)"
+                    )
+                header_size, metadata, _, _ = self._parse(key, bytes(view[: newline + 1]), newline + 1)
+                payload_size = filled - header_size
+                received = [payload_size]
+                actual = checksum(
+                    _streamed_chunks(stream, view, view[header_size:filled], filled == len(view), received),
+                    _hash_algorithm(key, metadata.payload_hash),
+                    metadata.payload_size,
+                )
+        except FileNotFoundError:
+            raise RecordNotFound(f"no record at key {key!r} in {self.storage.describe()}") from None
+        payload_size = received[0]
+        if payload_size != metadata.payload_size:
+            raise RecordCorruptError(
+                f"record {key!r}: payload is {payload_size} bytes, header says {metadata.payload_size}"
+            )
+        if actual != metadata.payload_hash:
+            raise RecordCorruptError(
+                f"record {key!r} payload fails its checksum (stored {metadata.payload_hash}, "
+                f"computed {actual}); it was damaged after writing"
+            )
+        if metadata.is_literal and payload_size:
+            raise RecordCorruptError(f"literal record {key!r} has a non-empty payload")
+        return metadata, header_size + payload_size
+
     # -- internals -----------------------------------------------------------------
 
     def _parse(self, key: str, head: bytes, requested: int) -> tuple[int, ResultRecordMetadata, bytes, int]:
@@ -434,3 +490,35 @@ class ResultStore:
                 ) from exc
             self._serializers[cache_key] = serializer
         return serializer
+
+
+def _verify_buffer() -> bytearray:
+    # One buffer per thread, reused: allocating (and zeroing) 1 MiB per record would
+    # dominate verifying many small records.
+    buffer: bytearray | None = getattr(_verify_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _verify_buffers.buffer = bytearray(_VERIFY_CHUNK)
+    return buffer
+
+
+def _hash_algorithm(key: str, payload_hash: str) -> str:
+    algorithm, sep, _ = payload_hash.partition(":")
+    if not sep:
+        raise RecordCorruptError(f"record {key!r} has a malformed payload_hash {payload_hash!r}")
+    return algorithm
+
+
+def _streamed_chunks(stream: IO[bytes], view: memoryview, first: memoryview, more: bool,
+                     received: list[int]) -> Iterator[memoryview]:
+    """``first``, then (if ``more``) the rest of ``stream`` read into ``view``, chunk by chunk.
+
+    Each chunk overwrites the last, so the consumer must use it before asking for the next.
+    """
+    if len(first):
+        yield first
+    while more:
+        count = _read_into(stream, view)
+        received[0] += count
+        if count:
+            yield view[:count]
+        more = count == len(view)
