@@ -183,7 +183,7 @@ def show_pipeline_runs() -> dict[str, Any]:
         steps, metrics = pipeline(ROWS, seed=7)
         runs.append((steps, time.perf_counter() - start))
     (first, first_total), (second, second_total) = runs
-    print(f"   {'task':<20} {'run 1':>20}   {'run 2':>18}")
+    print(f"   {'task':<20} {'run 1':<20}   run 2")
     for name, (state, seconds) in first.items():
         again, again_seconds = second[name]
         print(f"   {name:<20} {state:<10}{seconds:>8.2f} s   {again:<10}{again_seconds:>6.2f} s")
