@@ -3,6 +3,11 @@
 ``Task`` (in ``tasks.py``) owns the options; this module owns what happens per call.
 The steps are separate methods of :class:`TaskCall` so the sync and async faces in
 ``tasks.py`` share everything but the body call and the retry sleep.
+
+A hit is the hot path, so BEGIN looks the key up (memory tier, then one storage read)
+before any transaction is built: a transaction that finds a record at BEGIN commits
+with nothing staged, no lock held and no hook run, so skipping it changes nothing.
+On a miss the transaction is told the lookup was done and does not read again.
 """
 
 from __future__ import annotations
@@ -10,17 +15,17 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ._memory import ABSENT, MemoryTier
 from ._options import TaskOptions, retry_delay
+from .cache_policies._compiled import CompiledKey, compile_key
 from .cache_policies.context import CacheKeyContext
 from .cache_policies.policies import DEFAULT, NO_CACHE, CacheKeyFnPolicy
 from .context import get_run_context
@@ -31,15 +36,10 @@ from .states import State
 from .storage.base import validate_key
 from .transactions import transaction
 
-if TYPE_CHECKING:
-    from .storage.base import Storage
-
-__all__ = ["CallPlan", "MemoryTier", "TaskCall", "plan_for", "run_with_retries", "run_with_retries_async"]
+__all__ = ["ABSENT", "CallPlan", "MemoryTier", "TaskCall", "memory_hit", "plan_for", "run_with_retries",
+           "run_with_retries_async"]
 
 logger = logging.getLogger("resultkit")
-
-_MEMORY_TIER_SIZE = 256
-
 
 # Call ids: a random per-process token plus a counter. As unique as uuid4 per call, but
 # without a urandom syscall on every call (the hot path builds one per call).
@@ -59,40 +59,6 @@ def _next_call_id() -> str:
     return f"{_process_token}-{next(_call_counter)}"
 
 
-class MemoryTier:
-    """Recent hits kept in memory, re-validated against storage with one cheap ``version`` call."""
-
-    def __init__(self, storage: Storage, size: int = _MEMORY_TIER_SIZE) -> None:
-        self._storage = storage
-        self._size = size
-        self._entries: OrderedDict[str, tuple[Any, float | None, str | None]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> tuple[bool, Any]:
-        """``(True, value)`` if ``key`` is held, unexpired and unchanged in storage."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return False, None
-        value, expires, version = entry
-        # Expiry and a deleted or replaced record must be honoured even from memory.
-        if (expires is not None and time.time() >= expires) or self._storage.version(key) != version:
-            with self._lock:
-                self._entries.pop(key, None)
-            return False, None
-        return True, value
-
-    def put(self, key: str, value: Any, expiration: datetime | None) -> None:
-        """Remember ``value`` for ``key`` as stored now."""
-        version = self._storage.version(key)
-        if version is None:
-            return
-        with self._lock:
-            self._entries[key] = (value, expiration.timestamp() if expiration else None, version)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-
 @dataclass
 class CallPlan:
     """What a task's options resolve to under one settings fingerprint (cached per task)."""
@@ -105,26 +71,35 @@ class CallPlan:
     policy: Any
     memory: MemoryTier | None
     storage_label: str
+    #: ``refresh_cache`` in force: skip the lookup, run and overwrite.
+    refresh: bool = False
+    #: The policy compiled for this task when its key depends on the arguments alone.
+    compiled: CompiledKey | None = None
+    #: ``compiled`` when a warm hit may be served from ``memory`` before anything else.
+    warm: CompiledKey | None = None
 
 
 def _is_no_cache(policy: Any) -> bool:
     return policy is NO_CACHE or type(policy) is type(NO_CACHE)
 
 
-def plan_for(options: TaskOptions, cache: dict[tuple[Any, ...], CallPlan]) -> CallPlan:
-    """The plan for the current settings; built once per fingerprint and kept in ``cache``."""
+def plan_for(task: Any) -> CallPlan:
+    """The plan of ``task`` for the current settings; built once per fingerprint."""
     fingerprint = settings_fingerprint()
-    plan = cache.get(fingerprint)
+    plan: CallPlan | None = task._plans.get(fingerprint)
     if plan is None:
-        plan = _build_plan(options)
+        plan = _build_plan(task)
+        cache = task._plans
         if len(cache) > 32:  # settings blocks are usually few; don't grow without bound
             cache.clear()
         cache[fingerprint] = plan
     return plan
 
 
-def _build_plan(options: TaskOptions) -> CallPlan:
+def _build_plan(task: Any) -> CallPlan:
+    options: TaskOptions = task.options
     env = effective_settings()
+    refresh = options.refresh_cache if options.refresh_cache is not None else env.refresh_cache
     if options.persist_result is not None:
         persist = options.persist_result
     elif options.implies_persistence():
@@ -132,7 +107,7 @@ def _build_plan(options: TaskOptions) -> CallPlan:
     else:
         persist = env.persist_result
     if not persist or env.disable_caching:
-        return CallPlan(env, persist and not env.disable_caching, None, None, None, "")
+        return CallPlan(env, persist and not env.disable_caching, None, None, None, "", refresh)
     if options.cache_key_fn is not None:
         policy: Any = CacheKeyFnPolicy(options.cache_key_fn)
     else:
@@ -147,22 +122,61 @@ def _build_plan(options: TaskOptions) -> CallPlan:
     storage = store.storage
     if _is_no_cache(policy) and options.result_storage_key is None:
         policy = None
+    compiled = None
+    if policy is not None and options.result_storage_key is None:
+        # The transaction settings are checked here, once: a hit never builds a transaction.
+        transaction(isolation_level=getattr(policy, "isolation_level", None),
+                    lock_manager=getattr(policy, "lock_manager", None))
+        compiled = compile_key(policy, task.identity, task.source, task.parameter_names)
     memory = MemoryTier(storage) if options.cache_result_in_memory else None
-    return CallPlan(env, True, store, policy, memory, storage.describe())
+    warm = compiled if memory is not None and not refresh else None
+    return CallPlan(env, True, store, policy, memory, storage.describe(), refresh, compiled, warm)
+
+
+def memory_hit(task: Any, plan: CallPlan, args: Sequence[Any]) -> tuple[str, Any]:
+    """``(key, value)`` of a warm hit served from memory, or ``(key, ABSENT)``.
+
+    For calls passing every parameter positionally to a task whose plan has a ``warm``
+    key; the hottest path, so it skips building a :class:`TaskCall`.
+    """
+    assert plan.warm is not None and plan.memory is not None
+    key = plan.warm.of_args(args)
+    if key is None:
+        return "", ABSENT
+    value = plan.memory.get(key)
+    if value is not ABSENT and logger.isEnabledFor(logging.INFO):
+        logger.info("cache hit: task %s, key %s, storage %s (memory tier)", task.name, key[:12],
+                    plan.storage_label)
+    return key, value
 
 
 class TaskCall:
     """The state of one call between its steps."""
 
-    def __init__(self, task: Any, plan: CallPlan, inputs: Mapping[str, Any]) -> None:
+    __slots__ = ("_cache_context", "_call_id", "_inputs", "_stack", "_txn", "args", "hit_value",
+                 "key", "kwargs", "plan", "task")
+
+    def __init__(self, task: Any, plan: CallPlan, args: Sequence[Any], kwargs: dict[str, Any],
+                 key: str | None = None) -> None:
         self.task = task
         self.plan = plan
-        self.inputs = inputs
+        self.args = args
+        self.kwargs = kwargs
+        self._inputs: Mapping[str, Any] | None = None
         self._call_id: str | None = None
-        self.key: str | None = None
-        self._stack = ExitStack()
+        #: The cache key; given when the caller computed it and already checked memory.
+        self.key: str | None = key
+        self.hit_value: Any = None
+        self._stack: ExitStack | None = None
         self._txn: Any = None
         self._cache_context: Any = None
+
+    @property
+    def inputs(self) -> Mapping[str, Any]:
+        """The call's arguments by parameter name, defaults applied (bound on first use)."""
+        if self._inputs is None:
+            self._inputs = self.task.bind(self.args, self.kwargs)
+        return self._inputs
 
     @property
     def call_id(self) -> str:
@@ -178,10 +192,19 @@ class TaskCall:
         plan, options = self.plan, self.task.options
         if plan.store is None:
             return None
-        if options.result_storage_key is not None:
+        compiled = plan.compiled
+        if compiled is not None and not self.kwargs and self._inputs is None \
+                and len(self.args) == self.task.positional_count:
+            # Every parameter passed positionally: no binding, no inputs mapping.
+            self.key = compiled.of_args(self.args)
+            return self.key
+        inputs = self.inputs  # binding checks the arguments before anything runs
+        if compiled is not None:
+            self.key = compiled.of_inputs(inputs)
+        elif options.result_storage_key is not None:
             self.key = self._format_storage_key(options.result_storage_key)
         elif plan.policy is not None:
-            self.key = plan.policy.compute_key(self.cache_context(), self.inputs)
+            self.key = plan.policy.compute_key(self.cache_context(), inputs)
         return self.key
 
     def cache_context(self) -> Any:
@@ -221,52 +244,73 @@ class TaskCall:
 
     # -- BEGIN ----------------------------------------------------------------------
 
-    def begin(self) -> State[Any] | None:
-        """Look the key up; a Cached state on a hit, None when the body must run."""
+    def begin(self) -> bool:
+        """Look the key up: True on a hit (the value is in ``hit_value``), else False.
+
+        After False the call's transaction is open and the body must run.
+        """
         plan = self.plan
-        key = self.compute_key()
-        refresh = self.task.options.refresh_cache
-        if refresh is None:
-            refresh = plan.settings.refresh_cache
-        if key is not None and plan.memory is not None and not refresh:
-            held, value = plan.memory.get(key)
-            if held:
-                self._log_hit(key, memory=True)
-                return State("Cached", value=value, cache_key=key, reference=self._reference(key))
+        memory_checked = self.key is not None
+        key = self.key if memory_checked else self.compute_key()
+        looked_up = False
+        if key is not None and not plan.refresh:
+            memory = plan.memory
+            if memory is not None and not memory_checked:
+                value = memory.get(key)
+                if value is not ABSENT:
+                    self._hit(key, value, " (memory tier)")
+                    return True
+            assert plan.store is not None  # a key implies a store
+            record = plan.store.lookup(key)
+            if record is not None:
+                self._hit(key, record.result, "")
+                if memory is not None:
+                    memory.put(key, record.result, record.metadata.expiration)
+                return True
+            looked_up = True
         policy = plan.policy
-        self._txn = self._stack.enter_context(transaction(
+        txn = transaction(
             key=key if key is not None else (None if plan.store is None else self._random_key()),
             store=plan.store,
             isolation_level=getattr(policy, "isolation_level", None) if key is not None else None,
             lock_manager=getattr(policy, "lock_manager", None) if key is not None else None,
-            overwrite=bool(refresh) or key is None,
-        ))
-        record = getattr(self._txn, "record", None)
-        if key is not None and record is not None and self._txn.is_committed():
+            overwrite=plan.refresh or key is None,
+        )
+        txn._known_miss = looked_up
+        self._stack = ExitStack()
+        self._txn = self._stack.enter_context(txn)
+        record = txn.record
+        if key is not None and record is not None and txn.is_committed():
+            # Found after waiting for a SERIALIZABLE lock: the holder committed meanwhile.
             self._stack.close()
-            self._log_hit(key)
-            value = record.result
+            self._hit(key, record.result, "")
             if plan.memory is not None:
-                plan.memory.put(key, value, record.metadata.expiration)
-            return State("Cached", value=value, cache_key=key, reference=self._reference(key))
+                plan.memory.put(key, record.result, record.metadata.expiration)
+            return True
         if key is not None and logger.isEnabledFor(logging.INFO):
             logger.info("cache miss: task %s, key %s, storage %s", self.task.name, key[:12],
                         plan.storage_label)
-        return None
+        return False
+
+    def _hit(self, key: str, value: Any, where: str) -> None:
+        self.hit_value = value
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("cache hit: task %s, key %s, storage %s%s", self.task.name, key[:12],
+                        self.plan.storage_label, where)
+
+    def cached_state(self) -> State[Any]:
+        """The ``Cached`` state of a hit."""
+        return State("Cached", value=self.hit_value, cache_key=self.key,
+                     reference=self._reference(self.key))
 
     def _random_key(self) -> str:
         # NO_CACHE (or a key function returning None) with persistence: the record is kept
         # for its reference but never looked up.
         return f"{self.task.name.replace('/', '_').replace('.', '_')}-{self.call_id}"
 
-    def _log_hit(self, key: str, memory: bool = False) -> None:
-        if logger.isEnabledFor(logging.INFO):
-            logger.info("cache hit: task %s, key %s, storage %s%s", self.task.name, key[:12],
-                        self.plan.storage_label, " (memory tier)" if memory else "")
-
-    def _reference(self, key: str) -> Any:
+    def _reference(self, key: str | None) -> Any:
         store = self.plan.store
-        if store is None:
+        if store is None or key is None:
             return None
         return (store, key)  # State builds the ResultReference on first access
 
@@ -274,7 +318,8 @@ class TaskCall:
 
     def succeed(self, value: Any) -> State[Any]:
         """Stage ``value`` with the task's hooks and commit (or hand it to the parent)."""
-        txn, plan = self._txn, self.plan
+        txn, plan, stack = self._txn, self.plan, self._stack
+        assert stack is not None  # begin() returned False
         state: State[Any] = State("Completed", value=value, cache_key=self.key)
 
         def mark_rolled_back(_txn: Any) -> None:
@@ -288,10 +333,10 @@ class TaskCall:
                       on_rollback=[mark_rolled_back, *self.task.rollback_hooks],
                       expiration=expiration, extra=self._record_extra())
         except BaseException as exc:  # leave no transaction open behind us
-            self._stack.__exit__(type(exc), exc, exc.__traceback__)
+            stack.__exit__(type(exc), exc, exc.__traceback__)
             raise
         try:
-            self._stack.close()
+            stack.close()
         except StorageError as exc:
             if not exc.has_value:
                 raise StorageError(str(exc), value=value) from exc
@@ -317,6 +362,7 @@ class TaskCall:
 
     def fail(self, exc: BaseException) -> State[Any]:
         """Roll this call's transaction back; nothing is written under the key."""
+        assert self._stack is not None  # begin() returned False
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
         return State("Failed", exception=exc, cache_key=self.key)
 

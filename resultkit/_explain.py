@@ -38,13 +38,13 @@ def explain_call(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Ex
     """Explain a call of ``task`` with ``args``/``kwargs`` without running it."""
     from ._call import TaskCall, plan_for
 
-    plan = plan_for(task.options, task._plans)
+    plan = plan_for(task)
     if plan.store is None:
         why = ("caching is disabled (RESULTKIT_DISABLE_CACHING)" if plan.settings.disable_caching
                else "the task does not persist results, so nothing is looked up; set persist_result=True "
                     "or a cache_policy")
         return Explanation(False, None, differences=[why])
-    call = TaskCall(task, plan, task.bind(args, kwargs))
+    call = TaskCall(task, plan, args, kwargs)
     key = call.compute_key()
     if key is None:
         return Explanation(False, None, differences=["the cache policy gives no key for this call (NO_CACHE, "

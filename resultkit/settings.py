@@ -102,14 +102,18 @@ if not isinstance(_RAW_ENVIRON, dict) or not all(isinstance(k, bytes) for k in l
     _RAW_ENVIRON = None  # pragma: no cover - not CPython on POSIX
 
 
+_N0, _N1, _N2, _N3, _N4, _N5, _N6 = _RAW_ENV_NAMES
+
+
 def settings_fingerprint() -> tuple[Any, ...]:
     """Everything the effective settings depend on; equal fingerprints, equal settings."""
     raw = _RAW_ENVIRON
-    if raw is not None:
-        get = raw.get
-        return (_current.get(), os.getcwd(), *[get(name) for name in _RAW_ENV_NAMES])
-    environ = os.environ  # pragma: no cover
-    return (_current.get(), os.getcwd(), *[environ.get(name) for name in _ENV_NAMES])  # pragma: no cover
+    if raw is None:  # pragma: no cover - not CPython on POSIX
+        return (_current.get(), os.getcwd(), *[os.environ.get(name) for name in _ENV_NAMES])
+    # Unrolled: this runs on every task call, and a loop costs more than the lookups.
+    get = raw.get
+    return (_current.get(), os.getcwd(), get(_N0), get(_N1), get(_N2), get(_N3), get(_N4),
+            get(_N5), get(_N6))
 
 
 @dataclass(frozen=True)

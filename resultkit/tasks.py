@@ -16,9 +16,18 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from ._call import CallPlan, TaskCall, plan_for, run_with_retries, run_with_retries_async
+from ._call import (
+    ABSENT,
+    CallPlan,
+    TaskCall,
+    memory_hit,
+    plan_for,
+    run_with_retries,
+    run_with_retries_async,
+)
 from ._options import TaskOptions
 from .errors import ConfigurationError
+from .states import State
 
 __all__ = ["Task", "task"]
 
@@ -61,6 +70,10 @@ class Task(Generic[P, R]):
         self.identity: str = options.name or f"{getattr(fn, '__module__', '?')}.{label}"
         self.signature = inspect.signature(fn)
         self._positional = _plain_positional_names(self.signature)
+        #: Every parameter's name, in signature order (the names ``INPUTS`` hashes).
+        self.parameter_names: tuple[str, ...] = tuple(self.signature.parameters)
+        # How many positional arguments bind without ``Signature.bind`` (-1: never).
+        self.positional_count = -1 if self._positional is None else len(self._positional)
         self.is_async = inspect.iscoroutinefunction(fn)
         if source is None:
             from .cache_policies.context import capture_source
@@ -115,10 +128,16 @@ class Task(Generic[P, R]):
         """Run (or look up) the call; ``return_state=True`` returns a :class:`State`."""
         if self.is_async:
             return self._call_async(args, kwargs, return_state)
-        call = self._start(args, kwargs)
-        hit = call.begin()
-        if hit is not None:
-            return hit if return_state else hit.result()
+        plan = plan_for(self)
+        key = None
+        if plan.warm is not None and not kwargs and len(args) == self.positional_count:
+            key, value = memory_hit(self, plan, args)
+            if value is not ABSENT:
+                return State("Cached", value=value, cache_key=key,
+                             reference=(plan.store, key)) if return_state else value
+        call = TaskCall(self, plan, args, kwargs, key or None)
+        if call.begin():
+            return call.cached_state() if return_state else call.hit_value
         try:
             value = run_with_retries(self, lambda: self.fn(*args, **kwargs))
         except BaseException as exc:
@@ -130,10 +149,9 @@ class Task(Generic[P, R]):
         return state if return_state else state.result()
 
     async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
-        call = self._start(args, kwargs)
-        hit = call.begin()
-        if hit is not None:
-            return hit if return_state else hit.result()
+        call = TaskCall(self, plan_for(self), args, kwargs)
+        if call.begin():
+            return call.cached_state() if return_state else call.hit_value
         try:
             value = await run_with_retries_async(self, lambda: self.fn(*args, **kwargs))
         except BaseException as exc:
@@ -143,13 +161,6 @@ class Task(Generic[P, R]):
             raise
         state = call.succeed(value)
         return state if return_state else state.result()
-
-    def _start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskCall:
-        plan = plan_for(self.options, self._plans)
-        inputs: dict[str, Any] = {}
-        if plan.store is not None:  # inputs are only needed for a key
-            inputs = self.bind(args, kwargs)
-        return TaskCall(self, plan, inputs)
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by parameter name, defaults applied (what ``INPUTS`` hashes)."""

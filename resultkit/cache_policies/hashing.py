@@ -414,20 +414,45 @@ def hash_value(obj: Any, *, name: str | None = None) -> str:
     """
     cls = type(obj)
     # Fast paths for the commonest small arguments: the one-shot digest of exactly the
-    # bytes the streaming encoder would write (xxh3 streaming equals one-shot).
-    if cls is str and len(obj) <= _ONE_SHOT_TEXT:
-        data = obj.encode("utf-8", "surrogatepass")
-        return str(_one_shot(b"s" + _pack_len(len(data)) + data))
-    if cls is int and -_INT_LIMIT < obj < _INT_LIMIT:
-        data = obj.to_bytes((obj.bit_length() + 8) // 8, "little", signed=True)
-        return str(_one_shot(b"i" + _pack_len(len(data)) + data))
-    if cls is float:
-        return str(_one_shot(b"f" + _pack_float(obj)))
+    # bytes the streaming encoder would write (xxh3 streaming equals one-shot). Digests of
+    # small ints and short strs are remembered: a warm hit hashes the same arguments again.
+    if cls is int:
+        digest = _int_digests.get(obj)
+        if digest is not None:
+            return digest
+        if -_INT_LIMIT < obj < _INT_LIMIT:
+            data = obj.to_bytes((obj.bit_length() + 8) // 8, "little", signed=True)
+            digest = _one_shot(_INT_HEADS[len(data)] + data)
+            if len(_int_digests) >= _MEMO_SIZE:
+                _int_digests.clear()
+            _int_digests[obj] = digest
+            return digest
+    elif cls is str:
+        digest = _str_digests.get(obj)
+        if digest is not None:
+            return digest
+        if len(obj) <= _ONE_SHOT_TEXT:
+            data = obj.encode("utf-8", "surrogatepass")
+            digest = _one_shot(b"s" + _pack_len(len(data)) + data)
+            if len(obj) <= _MEMO_TEXT:
+                if len(_str_digests) >= _MEMO_SIZE:
+                    _str_digests.clear()
+                _str_digests[obj] = digest
+            return digest
+    elif cls is float:
+        return _one_shot(b"f" + _pack_float(obj))
     hasher = Hasher()
     hasher.update(obj, name=name)
     return hasher.hexdigest()
 
 
-_one_shot = xxhash.xxh3_128_hexdigest
+_one_shot: Callable[[bytes], str] = xxhash.xxh3_128_hexdigest
 _ONE_SHOT_TEXT = 4096
 _INT_LIMIT = 1 << 62
+# An int below _INT_LIMIT takes at most 8 bytes: its tag and length prefix, by length.
+_INT_HEADS = tuple(b"i" + _pack_len(size) for size in range(9))
+# Remembered digests (exact type int or str only, so 1, 1.0 and True never share one).
+_MEMO_SIZE = 4096
+_MEMO_TEXT = 256
+_int_digests: dict[int, str] = {}
+_str_digests: dict[str, str] = {}

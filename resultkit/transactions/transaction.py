@@ -122,6 +122,9 @@ class Transaction:
         self._values: dict[str, Any] = {}
         self._token: Token[Transaction | None] | None = None
         self._lock: _HeldLock | None = None
+        # Set by a caller that looked the key up just before BEGIN and found nothing
+        # (the task hit path): BEGIN then skips its own first, unlocked lookup.
+        self._known_miss = False
 
     def __repr__(self) -> str:
         return f"<Transaction key={self.key!r} state={self.state.value}>"
@@ -168,7 +171,7 @@ class Transaction:
         lock checks the store each time the lock is released, so a whole herd of
         waiters reads the winner's record at once instead of taking the lock in turn.
         """
-        self.record = self._lookup()
+        self.record = None if self._known_miss else self._lookup()
         if self.record is not None or not self._needs_lock():
             return
         assert self.key is not None
