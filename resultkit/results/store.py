@@ -7,9 +7,7 @@ buffer, so the payload is never copied again before it is deserialized.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import mmap
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +27,7 @@ from ..errors import (
     SerializationError,
     StorageError,
 )
+from ..serializers._buffers import allocate_payload_buffer
 from ..serializers.base import Serializer, resolve_serializer
 from ..storage.base import Storage, validate_key
 from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
@@ -54,10 +53,6 @@ _HEADER_READ_SIZE = 4096
 _MAX_HEADER_SIZE = 1 << 20
 # A record replaced between the header read and the payload stream is read again.
 _REPLACED_RETRIES = 10
-# Payloads from this size are read into an anonymous mapping (see _payload_buffer).
-_MAPPED_BUFFER_FROM = 1 << 20
-_CAN_MAP_PRIVATE = hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS")
-_MADV_HUGEPAGE: int | None = getattr(mmap, "MADV_HUGEPAGE", None)
 # verify() streams payloads through the checksum in chunks of this size; the header line
 # must end inside the first chunk (it is the longest header accepted, as in _parse).
 _VERIFY_CHUNK = _MAX_HEADER_SIZE
@@ -117,23 +112,6 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
         parts.append(part)
         remaining -= len(part)
     return b"".join(parts)
-
-
-def _payload_buffer(size: int) -> Buffer:
-    """A writable buffer of ``size`` bytes whose pages are not touched until written.
-
-    ``bytearray(size)`` zero-fills every page before the read fills it again (a second
-    pass over the whole payload). A private anonymous mapping is zeroed lazily by the
-    kernel as ``readinto`` first writes each page, and huge pages cut the page faults
-    512-fold; numpy arrays loaded from it are writable views that keep it alive.
-    """
-    if size < _MAPPED_BUFFER_FROM or not _CAN_MAP_PRIVATE:
-        return bytearray(size)
-    buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    if _MADV_HUGEPAGE is not None:
-        with contextlib.suppress(OSError):  # huge pages may be disabled: still correct
-            buffer.madvise(_MADV_HUGEPAGE)
-    return memoryview(buffer)  # the view keeps the mapping alive; unmapped when the last view goes
 
 
 def _read_into(stream: IO[bytes], view: memoryview) -> int:
@@ -464,7 +442,8 @@ class ResultStore:
         with self.storage.open_read(key) as stream:
             if _read_exactly(stream, len(header)) != header:
                 raise _RecordReplaced
-            buffer = _payload_buffer(payload_size)
+            # Untouched pages, filled once by readinto (see allocate_payload_buffer).
+            buffer = allocate_payload_buffer(payload_size)
             received = _read_into(stream, memoryview(buffer))
             if received < payload_size:
                 raise RecordCorruptError(

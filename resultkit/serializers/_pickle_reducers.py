@@ -15,6 +15,8 @@ import pickle
 import sys
 from typing import Any
 
+from ._buffers import release_consumed
+
 __all__ = ["fast_pickler_class", "rebuild_datetime_array", "rebuild_str_array"]
 
 # Smaller object arrays gain nothing worth a second code path.
@@ -27,7 +29,10 @@ def rebuild_str_array(encoded: Any, shape: tuple[int, ...]) -> Any:
     """The object array of ``str`` that :func:`_reduce_array` encoded (NUL-separated UTF-8)."""
     import numpy as np
 
-    items = str(encoded, "utf-8", "surrogatepass").split(_SEPARATOR)
+    text = str(encoded, "utf-8", "surrogatepass")
+    release_consumed(encoded)  # copied into ``text``: its pages need not stay resident
+    items = text.split(_SEPARATOR)
+    del text
     return np.fromiter(items, dtype=object, count=len(items)).reshape(shape)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import mmap
 import pickle
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 from resultkit.serializers import PickleSerializer
+from resultkit.serializers._buffers import allocate_payload_buffer, release_consumed
 
 N = 5_000  # above the size where string arrays take the fast path
 
@@ -130,3 +132,35 @@ def test_str_array_subclasses_keep_their_own_reduction() -> None:
     got = round_trip(masked)
     assert isinstance(got, np.ma.MaskedArray)
     assert (got.mask == masked.mask).all() and list(got.compressed()) == list(masked.compressed())
+
+
+def test_release_consumed_gives_back_only_whole_pages_of_payload_mappings() -> None:
+    size = 8 << 20
+    buffer = allocate_payload_buffer(size)
+    view = memoryview(buffer)
+    view[:] = b"\x01" * size
+    release_consumed(view[100 : size - 100].toreadonly())  # how pickle hands out bytes buffers
+    page = mmap.PAGESIZE
+    assert bytes(view[: page]) == b"\x01" * page  # the partial first page is shared: kept
+    assert bytes(view[-page:]) == b"\x01" * page
+    assert not any(view[page : size - page])  # released pages read back as zeros
+
+    for foreign in (bytearray(b"\x01" * size), mmap.mmap(-1, size)):
+        foreign_view = memoryview(foreign)
+        foreign_view[:] = b"\x01" * size
+        release_consumed(foreign_view[100:-100])  # not a payload buffer: never touched
+        assert all(foreign_view)
+
+
+def test_string_pages_are_released_without_touching_neighbouring_arrays() -> None:
+    before, after = np.arange(300_001, dtype="f8"), np.arange(200_003, dtype="i8")
+    value = [before, strings(200_000), after, strings(3_000)]
+    serializer = PickleSerializer()
+    payload = serializer.dumps(value)
+    buffer = allocate_payload_buffer(len(payload))
+    memoryview(buffer)[:] = payload
+    got = serializer.loads(buffer)
+    np.testing.assert_array_equal(got[0], before)
+    np.testing.assert_array_equal(got[2], after)
+    assert_same_objects(got[1], value[1])
+    assert_same_objects(got[3], value[3])
