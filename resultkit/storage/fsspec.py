@@ -18,6 +18,8 @@ travel to worker processes.
 from __future__ import annotations
 
 import contextlib
+import difflib
+import inspect
 import os
 import threading
 import uuid
@@ -31,7 +33,7 @@ from ..errors import ConfigurationError, ResultkitError, StorageError
 from .base import RESERVED_PREFIX, Buffer, Storage
 from .retry import DEFAULT_RETRY, RetryPolicy, call_with_retries
 
-__all__ = ["EXTRA_FOR_PROTOCOL", "FsspecStorage", "filesystem_class"]
+__all__ = ["EXTRA_FOR_PROTOCOL", "FsspecStorage", "accepted_options", "check_options", "filesystem_class"]
 
 T = TypeVar("T")
 
@@ -75,6 +77,69 @@ def filesystem_class(protocol: str) -> type[Any]:
         ) from None
 
 
+# Options every fsspec file system takes (the instance and listings caches).
+_FSSPEC_CACHE_OPTIONS = frozenset({"skip_instance_cache", "use_listings_cache", "listings_expiry_time",
+                                   "max_paths"})
+# Where s3fs sends options its constructor does not name: aiobotocore's AioSession.
+_S3_SESSION_OPTIONS = frozenset({"session_vars", "event_hooks", "include_builtin_handlers", "profile"})
+# Protocols whose file system takes a known set of options. Elsewhere (sftp, http, ...)
+# leftover options go on to a client library, so they cannot be checked here.
+_CHECKED_PROTOCOLS = {"s3": _S3_SESSION_OPTIONS, "s3a": _S3_SESSION_OPTIONS,
+                      "gs": frozenset(), "gcs": frozenset()}
+
+
+def accepted_options(fs_class: type[Any]) -> frozenset[str]:
+    """The keyword options ``fs_class``'s constructors name, up its class hierarchy."""
+    names = set(_FSSPEC_CACHE_OPTIONS)
+    for cls in fs_class.__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            continue
+        for parameter in inspect.signature(init).parameters.values():
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+                names.add(parameter.name)
+    names.discard("self")
+    return frozenset(names)
+
+
+def check_options(backend: str, protocol: str, fs_class: type[Any], names: Iterable[str]) -> None:
+    """``ConfigurationError`` naming any option ``fs_class`` would reject (s3 and gcs only)."""
+    extra = _CHECKED_PROTOCOLS.get(protocol)
+    if extra is None:
+        return
+    accepted = accepted_options(fs_class) | extra
+    unknown = sorted(set(names) - accepted)
+    if not unknown:
+        return
+    library = f"{fs_class.__module__.partition('.')[0]}.{fs_class.__name__}"
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, accepted, n=1)
+        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    retries = " Retries of S3 requests are set with config_kwargs={'retries': {'max_attempts': N}}." \
+        if "retries" in unknown and protocol in ("s3", "s3a") else ""
+    raise ConfigurationError(
+        f"{backend} does not take option(s) {', '.join(hints)}: {library} accepts "
+        f"{', '.join(sorted(accepted))}.{retries}"
+    )
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status a client library attached to ``exc`` or one of its causes, if any."""
+    current: BaseException | None = exc
+    while current is not None:
+        status = getattr(current, "code", None) or getattr(current, "status", None)
+        if isinstance(status, int):
+            return status
+        response = getattr(current, "response", None)  # botocore's ClientError
+        if isinstance(response, dict):
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if isinstance(status, int):
+                return status
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _strip_slashes(path: str) -> str:
     return path.rstrip("/") if path.strip("/") else path[:1]
 
@@ -114,6 +179,7 @@ class FsspecStorage(Storage):
                     f"env_options[{name!r}] must name an environment variable, got {var!r}"
                 )
         fs_class = filesystem_class(self.protocol)
+        check_options(type(self).__name__, self.protocol, fs_class, [*self.options, *self.env_options])
         self.root: str = _strip_slashes(fs_class._strip_protocol(url))
         if not self.root or (self.root == "/" and self.protocol not in ("memory", "file", "local")):
             raise ConfigurationError(
@@ -177,12 +243,16 @@ class FsspecStorage(Storage):
                 if fs is None:
                     try:
                         fs = filesystem_class(self.protocol)(**self._fs_options())
+                        if self.protocol in ("s3", "s3a"):
+                            # Builds the client now (no request is sent), so a bad option
+                            # value fails here, named, not as a TypeError on first request.
+                            fs.connect()
                     except ResultkitError:
                         raise
                     except Exception as exc:
                         raise ConfigurationError(
-                            f"cannot set up {self.describe()} with options {sorted(self.options)}: "
-                            f"{type(exc).__name__}: {exc}"
+                            f"cannot set up {self!r} with options {sorted(self.options)}: "
+                            f"{type(exc).__name__}: {exc}; check those options' names and values"
                         ) from exc
                     self._fs = fs
         return fs
@@ -227,8 +297,11 @@ class FsspecStorage(Storage):
         path, fs = self.path_of(key), self.fs
         try:
             return cast(bytes, self._call("read the head of", key, lambda: fs.cat_file(path, start=0, end=size)))
-        except StorageError:
-            # A ranged GET of an empty object is "416 range not satisfiable" on S3.
+        except StorageError as exc:
+            # A ranged GET of an empty object is "416 range not satisfiable" (S3, GCS): a
+            # range from byte 0 is unsatisfiable only when the object is empty.
+            if _http_status(exc) == 416:
+                return b""
             info = self._info(key)
             if info is not None and info.get("size") == 0:
                 return b""

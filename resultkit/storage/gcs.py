@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .fsspec import FsspecStorage
 from .s3 import bucket_and_prefix
 
 __all__ = ["GCSStorage"]
+
+
+class _EmptyRangeFilter(logging.Filter):
+    """Drops gcsfs's ERROR traceback for "416 range not satisfiable".
+
+    Reading the head of an empty object gets a 416, which ``read_head`` answers with
+    ``b""``: the traceback gcsfs logs for it before raising would report a non-problem.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and record.getMessage().endswith(", 416"))
+
+
+_empty_range_filter = _EmptyRangeFilter()
 
 
 class GCSStorage(FsspecStorage):
@@ -25,6 +40,7 @@ class GCSStorage(FsspecStorage):
     def __init__(self, bucket: str, prefix: str = "", *, token_env: str | None = None,
                  **gcsfs_options: Any) -> None:
         self.bucket, self.prefix = bucket_and_prefix("GCSStorage", bucket, prefix)
+        logging.getLogger("gcsfs").addFilter(_empty_range_filter)  # once: filters are a set
         super().__init__(
             f"gs://{self.bucket}/{self.prefix}".rstrip("/"),
             env_options={"token": token_env} if token_env is not None else None,

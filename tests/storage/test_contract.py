@@ -7,6 +7,7 @@ must see the bucket independently pass ``skip_instance_cache=True``.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import uuid
@@ -94,6 +95,24 @@ def test_empty_object_round_trips(storage: Storage) -> None:
     assert storage.read("empty") == b""
     assert storage.read_head("empty", 10) == b""
     assert storage.exists("empty")
+
+
+def test_empty_object_reads_as_empty_through_every_read_path(
+    storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A ranged GET of a 0-byte object is "416 range not satisfiable" on S3 and GCS: an
+    # empty object, not an error (and not one for the client library to log either).
+    storage.write("zero", [])
+    assert storage.read("zero") == b""
+    with caplog.at_level(logging.DEBUG):
+        assert storage.read_head("zero", 1) == b""
+        assert storage.read_head("zero", 4096) == b""
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    with storage.open_read("zero") as stream:
+        assert stream.read() == b""
+    with storage.open_read("zero") as stream:
+        assert stream.readinto(bytearray(16)) in (0, None)
+    assert list(storage.list("ze")) == ["zero"]
 
 
 def test_chunked_write_keeps_order_and_accepts_any_buffer(storage: Storage) -> None:
