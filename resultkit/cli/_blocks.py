@@ -8,14 +8,14 @@ from typing import Any
 from ..errors import ResultkitError
 from ..storage.blocks import blocks_file, delete_block, list_blocks, load_storage, save_block
 from ._output import EXIT_OK, print_json, print_table, say
-from ._target import parse_options, storage_with_options
+from ._target import open_storage
 
 __all__ = ["cmd_ls", "cmd_rm", "cmd_save"]
 
 
 def cmd_save(args: argparse.Namespace) -> int:
     """Save a path or URL (with options) as a block; prints its slug."""
-    storage = storage_with_options(args.location, parse_options(args.option))
+    storage = open_storage(args.location, args.option)
     slug = save_block(storage, args.name, overwrite=args.overwrite)
     say(f"saved {slug}: {storage.describe()}")
     return EXIT_OK

@@ -1,22 +1,23 @@
 """Which storage a command works on: a path, a URL, a saved slug, or the default.
 
 Without options this is exactly what ``ResultStore`` resolves (``resolve_storage``, or
-the default storage when STORAGE is omitted). With ``--option NAME=VALUE`` a URL or path
-is built into its storage class with those options, since a URL cannot carry them.
+the default storage when STORAGE is omitted). ``--option NAME=VALUE`` pairs go to
+``resolve_storage(STORAGE, **options)``, since a URL cannot carry them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from ..errors import ConfigurationError
 from ..results.store import resolve_storage_value
 from ..storage.base import Storage
 from ._output import EXIT_USAGE, CliError
 
-__all__ = ["open_storage", "parse_options", "storage_with_options"]
+__all__ = ["open_storage", "parse_options"]
 
 
 def parse_options(pairs: Sequence[str] | None) -> dict[str, Any]:
@@ -39,25 +40,6 @@ def parse_options(pairs: Sequence[str] | None) -> dict[str, Any]:
     return options
 
 
-def storage_with_options(location: str, options: Mapping[str, Any]) -> Storage:
-    """The storage at URL or path ``location``, built with ``options`` (e.g. ``endpoint_url``)."""
-    from ..storage import FsspecStorage, GCSStorage, LocalStorage, S3Storage
-
-    scheme, sep, rest = location.partition("://")
-    protocol = scheme.lower() if sep else "file"
-    try:
-        if not sep or protocol in ("file", "local"):
-            return LocalStorage(rest if sep else location, **options)
-        if protocol in ("s3", "s3a", "gs", "gcs"):
-            bucket, _, prefix = rest.partition("/")
-            storage_class = S3Storage if protocol in ("s3", "s3a") else GCSStorage
-            return storage_class(bucket, prefix, **options)
-        return FsspecStorage(location, **options)
-    except TypeError as exc:
-        raise CliError(f"storage {location!r} does not take options {sorted(options)}: {exc}",
-                       EXIT_USAGE) from None
-
-
 def open_storage(spec: str | None, options: Sequence[str] | None = None) -> Storage:
     """The storage named by ``spec`` (None: the default storage the results store uses)."""
     parsed = parse_options(options)
@@ -65,9 +47,9 @@ def open_storage(spec: str | None, options: Sequence[str] | None = None) -> Stor
         return resolve_storage_value(spec)
     if spec is None:
         raise CliError("--option needs a STORAGE path or URL to apply to", EXIT_USAGE)
-    from ..storage.blocks import list_blocks
+    from ..storage.resolve import resolve_storage
 
-    if "://" not in spec and spec in list_blocks():
-        raise CliError(f"{spec!r} is a saved block, which carries its own options; drop --option, "
-                       "or save the block again with the options it needs", EXIT_USAGE)
-    return storage_with_options(spec, parsed)
+    try:
+        return resolve_storage(spec, **parsed)
+    except ConfigurationError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None

@@ -17,17 +17,16 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
 from ..errors import ConfigurationError
 from .base import Storage
-from .blocks import BLOCK_CLASSES, blocks_file, list_blocks, load_storage
-from .fsspec import FsspecStorage
-from .gcs import GCSStorage
 from .local import LocalStorage
-from .s3 import S3Storage
+
+# fsspec-based backends and saved blocks are imported where a URL or slug needs them, so
+# resolving a local path (the default storage) imports neither fsspec nor the block files.
 
 __all__ = ["clear_resolve_cache", "resolve_storage"]
 
@@ -44,7 +43,8 @@ def clear_resolve_cache() -> None:
         _cache.clear()
 
 
-def _from_url(url: str) -> Storage:
+def _from_url(url: str, options: Mapping[str, Any] | None = None) -> Storage:
+    options = options or {}
     scheme, _, rest = url.partition("://")
     if not _SCHEME.match(scheme) or len(scheme) < 2:
         raise ConfigurationError(
@@ -54,21 +54,41 @@ def _from_url(url: str) -> Storage:
     if protocol in ("file", "local"):
         if not rest:
             raise ConfigurationError(f"storage URL {url!r} names no folder; use e.g. 'file:///data/results'")
-        return LocalStorage(rest)
+        return _construct(LocalStorage, url, rest, **options)
     if protocol in ("s3", "s3a", "gs", "gcs"):
         bucket, _, prefix = rest.partition("/")
         if not bucket or any(c in rest for c in "?#"):
             raise ConfigurationError(
                 f"storage URL {url!r} is malformed; use '{protocol}://bucket' or '{protocol}://bucket/prefix' "
-                "(options such as endpoint_url go to S3Storage(...) / GCSStorage(...) or a saved block)"
+                "(options such as endpoint_url go to resolve_storage(url, endpoint_url=...), "
+                "S3Storage(...) / GCSStorage(...) or a saved block)"
             )
         if protocol in ("s3", "s3a"):
-            return S3Storage(bucket, prefix)
-        return GCSStorage(bucket, prefix)
-    return FsspecStorage(url)
+            from .s3 import S3Storage
+
+            return _construct(S3Storage, url, bucket, prefix, **options)
+        from .gcs import GCSStorage
+
+        return _construct(GCSStorage, url, bucket, prefix, **options)
+    from .fsspec import FsspecStorage
+
+    return _construct(FsspecStorage, url, url, **options)
+
+
+def _construct(storage_class: Callable[..., Storage], location: str, *args: Any, **options: Any) -> Storage:
+    """``storage_class(*args, **options)``; an option it does not take is a ``ConfigurationError``."""
+    try:
+        return storage_class(*args, **options)
+    except TypeError as exc:
+        name = getattr(storage_class, "__name__", str(storage_class))
+        raise ConfigurationError(
+            f"storage {location!r} ({name}) does not take options {sorted(options)}: {exc}"
+        ) from None
 
 
 def _missing_slug(value: str, name: str) -> ConfigurationError:
+    from .blocks import list_blocks
+
     saved = ", ".join(list_blocks()) or "none yet"
     return ConfigurationError(
         f"{value!r} looks like a saved storage slug but no such block exists (saved blocks: "
@@ -77,15 +97,19 @@ def _missing_slug(value: str, name: str) -> ConfigurationError:
     )
 
 
-def _resolve_string(value: str) -> Storage:
+def _resolve_string(value: str, options: Mapping[str, Any] | None = None) -> Storage:
     if not value.strip():
         raise ConfigurationError("storage is an empty string; pass a path, a URL or a saved block's slug")
+    if options:
+        return _resolve_with_options(value, options)
     make: Callable[[], Storage]
     if "://" in value:
         key: tuple[Any, ...] = ("url", value)
         make = partial(_from_url, value)
     else:
         slug = _SLUG.match(value)
+        if slug:
+            from .blocks import BLOCK_CLASSES, blocks_file, list_blocks, load_storage
         if slug and slug.group(1) in BLOCK_CLASSES and not os.path.exists(value):
             path = blocks_file()
             try:
@@ -116,22 +140,47 @@ def _resolve_string(value: str) -> Storage:
     return storage
 
 
-def resolve_storage(value: Storage | str | os.PathLike[str]) -> Storage:
+def _resolve_with_options(value: str, options: Mapping[str, Any]) -> Storage:
+    # Not cached: options may be unhashable, and this is the one-off path (CLI, scripts).
+    if "://" in value:
+        return _from_url(value, options)
+    from .blocks import BLOCK_CLASSES, list_blocks
+
+    slug = _SLUG.match(value)
+    if slug and slug.group(1) in BLOCK_CLASSES and not os.path.exists(value):
+        if value not in list_blocks():
+            raise _missing_slug(value, slug.group(2))
+        raise ConfigurationError(
+            f"{value!r} is a saved block, which carries its own options; drop the options "
+            f"{sorted(options)}, or save the block again with the options it needs"
+        )
+    return _construct(LocalStorage, value, value, **options)
+
+
+def resolve_storage(value: Storage | str | os.PathLike[str], **options: Any) -> Storage:
     """A ``Storage`` from an instance, a local path, a URL or a saved block's slug.
 
-    >>> resolve_storage("s3://my-bucket/results")        # doctest: +SKIP
+    ``options`` go to the storage class a path or URL names (``endpoint_url`` for S3,
+    ``fsync`` for a local folder, ...); an instance or a saved block carries its own.
+
+    >>> resolve_storage("s3://my-bucket/results", endpoint_url="http://localhost:9000")  # doctest: +SKIP
     S3Storage(bucket='my-bucket', prefix='results')
     >>> resolve_storage("memory://scratch")
     FsspecStorage('memory://scratch')
     """
     if isinstance(value, Storage):
+        if options:
+            raise ConfigurationError(
+                f"options {sorted(options)} cannot apply to the storage instance {value!r}; pass "
+                "them to its constructor instead"
+            )
         return value
     if isinstance(value, str):
-        return _resolve_string(value)
+        return _resolve_string(value, options) if options else _resolve_string(value)
     if isinstance(value, os.PathLike):
         path = os.fspath(value)
         if isinstance(path, str):
-            return LocalStorage(path)
+            return _construct(LocalStorage, path, path, **options)
     raise ConfigurationError(
         f"storage must be a Storage instance, a path, a URL or a saved block's slug, got "
         f"{type(value).__name__} {value!r}"

@@ -132,3 +132,44 @@ def test_missing_backend_names_the_extra_to_install(tmp_path: Path) -> None:
 
 def test_filesystem_class_for_known_protocol() -> None:
     assert filesystem_class("file").__name__ == "LocalFileSystem"
+
+
+# -- options ----------------------------------------------------------------------------
+
+
+def test_url_options_reach_the_storage_class(s3_endpoint, s3_bucket, tmp_path):
+    storage = resolve_storage(f"s3://{s3_bucket}/results", endpoint_url=s3_endpoint,
+                              skip_instance_cache=True)
+    assert storage == S3Storage(s3_bucket, "results", endpoint_url=s3_endpoint, skip_instance_cache=True)
+    storage.write("k", b"v")  # the endpoint really is used: moto holds the object
+    assert S3Storage(s3_bucket, "results", endpoint_url=s3_endpoint).read("k") == b"v"
+    assert resolve_storage(tmp_path, fsync=True) == LocalStorage(tmp_path, fsync=True)
+    assert resolve_storage(str(tmp_path), fsync=True).fsync
+    assert resolve_storage("file://" + str(tmp_path), fsync=True) == LocalStorage(tmp_path, fsync=True)
+
+
+def test_unknown_options_name_the_option_and_the_backend(tmp_path):
+    with pytest.raises(ConfigurationError, match=r"S3Storage does not take option\(s\) 'retries'.*config_kwargs"):
+        resolve_storage("s3://bucket/p", retries=3)
+    with pytest.raises(ConfigurationError, match=r"'endpiont_url' \(did you mean 'endpoint_url'\?\)"):
+        S3Storage("bucket", endpiont_url="http://127.0.0.1:1")
+    with pytest.raises(ConfigurationError, match=r"GCSStorage does not take option\(s\) 'tokn' \(did you mean 'token'\?\)"):
+        resolve_storage("gs://bucket", tokn="anon")
+    with pytest.raises(ConfigurationError, match=r"LocalStorage.*\['compress'\]"):
+        resolve_storage(str(tmp_path), compress=True)
+
+
+def test_a_bad_option_value_fails_at_first_use_as_a_configuration_error():
+    storage = S3Storage("bucket", endpoint_url="http://127.0.0.1:1", config_kwargs={"bogus": 1})
+    with pytest.raises(ConfigurationError, match=r"S3Storage\(bucket='bucket'.*config_kwargs.*bogus"):
+        storage.exists("k")
+
+
+def test_options_do_not_apply_to_instances_or_saved_blocks(tmp_path):
+    with pytest.raises(ConfigurationError, match="pass them to its constructor"):
+        resolve_storage(LocalStorage(tmp_path), fsync=True)
+    LocalStorage(tmp_path).save("mine")
+    with pytest.raises(ConfigurationError, match="'local/mine' is a saved block"):
+        resolve_storage("local/mine", fsync=True)
+    with pytest.raises(ConfigurationError, match="no such block exists"):
+        resolve_storage("local/other", fsync=True)
