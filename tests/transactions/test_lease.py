@@ -16,12 +16,14 @@ def _expiry(manager: FileLockManager, key: str) -> float:
 
 def test_kept_lease_is_renewed_until_dropped(tmp_path: Path) -> None:
     manager = FileLockManager(tmp_path / "locks")
-    assert manager.acquire_lock("slow", "worker", hold_timeout=0.3)
+    # A lease long enough that a loaded machine stalling this thread or the keeper for a
+    # moment cannot let it lapse between a renewal and the holder check below.
+    assert manager.acquire_lock("slow", "worker", hold_timeout=1.5)
     first = _expiry(manager, "slow")
-    token = keep_lease(manager, "slow", "worker", 0.3)
+    token = keep_lease(manager, "slow", "worker", 1.5)
     try:
         renewed = threading.Event()
-        for _ in range(600):  # bounded wait for the keeper's renewals (every 0.1 s)
+        for _ in range(600):  # bounded wait for the keeper's renewals (every 0.5 s)
             if _expiry(manager, "slow") > first + 0.2:
                 break
             renewed.wait(0.05)

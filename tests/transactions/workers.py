@@ -16,7 +16,7 @@ from resultkit.transactions import transaction
 def hold_lock_until_killed(manager: Any, key: str, holder: str, hold_timeout: float,
                            ready: Any) -> None:
     """Take a lock, report it, then block until the parent kills this process."""
-    assert manager.acquire_lock(key, holder, acquire_timeout=10, hold_timeout=hold_timeout)
+    assert manager.acquire_lock(key, holder, acquire_timeout=60, hold_timeout=hold_timeout)
     ready.set()
     threading.Event().wait()
 
