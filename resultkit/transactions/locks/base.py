@@ -16,6 +16,7 @@ from ...errors import ConfigurationError, TransactionError
 __all__ = [
     "DEFAULT_HOLD_TIMEOUT",
     "LockManager",
+    "PollingLockManager",
     "backoff_delays",
     "check_lock_args",
     "not_held_error",
@@ -105,3 +106,55 @@ def backoff_delays(timeout: float | None, first: float = 0.005, most: float = 0.
                 return
             yield min(delay, left)
         delay = min(delay * 2, most)
+
+
+class PollingLockManager:
+    """The shared face of lock managers that can only poll (lock files, Redis keys).
+
+    Subclasses implement ``_try_acquire(key, holder, hold_timeout)`` (one attempt),
+    ``lock_holder(key)``, ``release_lock`` and ``extend_lock``; waiting is done here,
+    polling with ``backoff_delays`` because neither files nor Redis can notify a waiter.
+    """
+
+    def _try_acquire(self, key: str, holder: str, hold_timeout: float) -> bool:
+        raise NotImplementedError
+
+    def lock_holder(self, key: str) -> str | None:
+        """The holder of the live lock on ``key``, or None."""
+        raise NotImplementedError
+
+    def acquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        """Take the lock on ``key`` for ``holder``; False if not free within ``acquire_timeout``."""
+        check_lock_args(key, holder, acquire_timeout, hold_timeout)
+        hold = DEFAULT_HOLD_TIMEOUT if hold_timeout is None else hold_timeout
+        if self._try_acquire(key, holder, hold):
+            return True
+        for delay in backoff_delays(acquire_timeout):
+            time.sleep(delay)  # polling: the store cannot notify us when the lock is freed
+            if self._try_acquire(key, holder, hold):
+                return True
+        return False
+
+    def is_locked(self, key: str) -> bool:
+        """Whether someone holds a live lock on ``key``."""
+        return self.lock_holder(key) is not None
+
+    def is_lock_holder(self, key: str, holder: str) -> bool:
+        """Whether ``holder`` holds a live lock on ``key``."""
+        return self.lock_holder(key) == holder
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        """Wait until ``key`` is unlocked; False if still locked after ``timeout`` seconds."""
+        if not self.is_locked(key):
+            return True
+        for delay in backoff_delays(timeout):
+            time.sleep(delay)  # polling, as in acquire_lock
+            if not self.is_locked(key):
+                return True
+        return False

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigurationError
-from .base import DEFAULT_HOLD_TIMEOUT, backoff_delays, check_lock_args, not_held_error
+from .base import PollingLockManager, check_lock_args, not_held_error
 
 __all__ = ["FileLockManager"]
 
@@ -82,7 +82,7 @@ def _flocked(guard_path: Path) -> Iterator[None]:
         os.close(fd)  # closing the descriptor drops the lock
 
 
-class FileLockManager:
+class FileLockManager(PollingLockManager):
     """Locks shared by processes on one machine or a shared file system.
 
     >>> locks = FileLockManager("/tmp/my-locks")           # doctest: +SKIP
@@ -161,24 +161,6 @@ class FileLockManager:
             self._write(key, lock_path, holder, hold_timeout)
             return True
 
-    def acquire_lock(
-        self,
-        key: str,
-        holder: str,
-        acquire_timeout: float | None = None,
-        hold_timeout: float | None = None,
-    ) -> bool:
-        """Take the lock on ``key`` for ``holder``; False if not free within ``acquire_timeout``."""
-        check_lock_args(key, holder, acquire_timeout, hold_timeout)
-        hold = DEFAULT_HOLD_TIMEOUT if hold_timeout is None else hold_timeout
-        if self._try_acquire(key, holder, hold):
-            return True
-        for delay in backoff_delays(acquire_timeout):
-            time.sleep(delay)  # polling: another process holds it and files cannot notify
-            if self._try_acquire(key, holder, hold):
-                return True
-        return False
-
     def release_lock(self, key: str, holder: str) -> None:
         """Release ``holder``'s lock on ``key``; raises ``TransactionError`` if not held by it."""
         check_lock_args(key, holder)
@@ -204,21 +186,3 @@ class FileLockManager:
         """The holder of the live lock on ``key``, or None."""
         lease = self._read(self._lock_path(key))
         return None if lease is None else str(lease["holder"])
-
-    def is_locked(self, key: str) -> bool:
-        """Whether someone holds a live lock on ``key``."""
-        return self.lock_holder(key) is not None
-
-    def is_lock_holder(self, key: str, holder: str) -> bool:
-        """Whether ``holder`` holds a live lock on ``key``."""
-        return self.lock_holder(key) == holder
-
-    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        """Wait until ``key`` is unlocked; False if still locked after ``timeout`` seconds."""
-        if not self.is_locked(key):
-            return True
-        for delay in backoff_delays(timeout):
-            time.sleep(delay)  # polling, as in acquire_lock
-            if not self.is_locked(key):
-                return True
-        return False

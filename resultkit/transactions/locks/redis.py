@@ -7,13 +7,12 @@ check the holder and act in one Lua script, so only the owner can do either.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from ...errors import ConfigurationError
-from .base import DEFAULT_HOLD_TIMEOUT, backoff_delays, check_lock_args, not_held_error
+from .base import PollingLockManager, check_lock_args, not_held_error
 
 __all__ = ["RedisLockManager"]
 
@@ -49,7 +48,7 @@ def _millis(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
-class RedisLockManager:
+class RedisLockManager(PollingLockManager):
     """Locks shared by every process that reaches one Redis server.
 
     ``redis_kwargs`` go to ``redis.Redis.from_url``. The client is built on first
@@ -112,23 +111,8 @@ class RedisLockManager:
                 script = self._scripts[name] = self.client.register_script(source)
             return int(script(keys=[_PREFIX + key], args=list(args)))
 
-    def acquire_lock(
-        self,
-        key: str,
-        holder: str,
-        acquire_timeout: float | None = None,
-        hold_timeout: float | None = None,
-    ) -> bool:
-        """Take the lock on ``key`` for ``holder``; False if not free within ``acquire_timeout``."""
-        check_lock_args(key, holder, acquire_timeout, hold_timeout)
-        ttl = _millis(DEFAULT_HOLD_TIMEOUT if hold_timeout is None else hold_timeout)
-        if self._run("acquire", _ACQUIRE, key, holder, ttl):
-            return True
-        for delay in backoff_delays(acquire_timeout):
-            time.sleep(delay)  # polling: Redis has no blocking wait for a key to vanish
-            if self._run("acquire", _ACQUIRE, key, holder, ttl):
-                return True
-        return False
+    def _try_acquire(self, key: str, holder: str, hold_timeout: float) -> bool:
+        return bool(self._run("acquire", _ACQUIRE, key, holder, _millis(hold_timeout)))
 
     def release_lock(self, key: str, holder: str) -> None:
         """Release ``holder``'s lock on ``key``; raises ``TransactionError`` if not held by it."""
@@ -153,17 +137,3 @@ class RedisLockManager:
         """Whether someone holds the lock on ``key``."""
         with self._reaching():
             return bool(self.client.exists(_PREFIX + key))
-
-    def is_lock_holder(self, key: str, holder: str) -> bool:
-        """Whether ``holder`` holds the lock on ``key``."""
-        return self.lock_holder(key) == holder
-
-    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        """Wait until ``key`` is unlocked; False if still locked after ``timeout`` seconds."""
-        if not self.is_locked(key):
-            return True
-        for delay in backoff_delays(timeout):
-            time.sleep(delay)  # polling, as in acquire_lock
-            if not self.is_locked(key):
-                return True
-        return False
