@@ -59,16 +59,11 @@ class MemoryLockManager:
         with self._changed:
             while True:
                 lease = self._live(key)
-                now = time.monotonic()
                 if lease is None or lease.holder == holder:
-                    self._leases[key] = _Lease(holder, now + hold)
+                    self._leases[key] = _Lease(holder, time.monotonic() + hold)
                     return True
-                wait = lease.expires - now
-                if deadline is not None:
-                    if deadline <= now:
-                        return False
-                    wait = min(wait, deadline - now)
-                self._changed.wait(wait)
+                if not self._wait_for_change(lease, deadline):
+                    return False
 
     def release_lock(self, key: str, holder: str) -> None:
         """Release ``holder``'s lock on ``key``; raises ``TransactionError`` if not held by it."""
@@ -112,13 +107,19 @@ class MemoryLockManager:
                 lease = self._live(key)
                 if lease is None:
                     return True
-                now = time.monotonic()
-                wait = lease.expires - now
-                if deadline is not None:
-                    if deadline <= now:
-                        return False
-                    wait = min(wait, deadline - now)
-                self._changed.wait(wait)
+                if not self._wait_for_change(lease, deadline):
+                    return False
+
+    def _wait_for_change(self, lease: _Lease, deadline: float | None) -> bool:
+        """Wait (condition held) until a release or ``lease``'s expiry; False if ``deadline`` passed."""
+        now = time.monotonic()
+        wait = lease.expires - now
+        if deadline is not None:
+            if deadline <= now:
+                return False
+            wait = min(wait, deadline - now)
+        self._changed.wait(wait)
+        return True
 
 
 _DEFAULT = MemoryLockManager()
