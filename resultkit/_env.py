@@ -20,24 +20,26 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["env_bool", "env_float", "env_setting", "resultkit_home"]
+__all__ = ["env_bool", "env_float", "env_setting", "read_toml", "resultkit_home"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-@lru_cache(maxsize=8)
-def _config_file(cwd: str) -> dict[str, Any]:
-    path = Path(cwd) / "pyproject.toml"
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """The TOML document at ``path`` ({} if absent); ``ConfigurationError`` naming ``what`` if unreadable."""
     try:
         with path.open("rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except FileNotFoundError:
         return {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(
-            f"cannot read [tool.resultkit] from {path}: {exc}; fix or remove that file"
-        ) from exc
+        raise ConfigurationError(f"cannot read {what} from {path}: {exc}; fix or remove that file") from exc
+
+
+@lru_cache(maxsize=8)
+def _config_file(cwd: str) -> dict[str, Any]:
+    data = read_toml(Path(cwd) / "pyproject.toml", "[tool.resultkit]")
     section = data.get("tool", {}).get("resultkit", {})
     return section if isinstance(section, dict) else {}
 

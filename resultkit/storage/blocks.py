@@ -12,7 +12,6 @@ import contextlib
 import importlib
 import os
 import re
-import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,15 +20,10 @@ from typing import Any
 import tomli_w
 from filelock import FileLock
 
-from .._env import resultkit_home
+from .._env import read_toml, resultkit_home
 from ..errors import ConfigurationError, ResultkitError
 from .base import Storage
 from .local import write_all
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["blocks_file", "delete_block", "list_blocks", "load_storage", "save_block", "storage_from_config"]
 
@@ -56,13 +50,7 @@ def blocks_file() -> Path:
 
 
 def _read_blocks(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"cannot read saved storage blocks from {path}: {exc}; fix or remove that file") from exc
+    data = read_toml(path, "saved storage blocks")
     return {t: dict(blocks) for t, blocks in data.items() if isinstance(blocks, dict)}
 
 
