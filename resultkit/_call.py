@@ -33,11 +33,11 @@ from .errors import ConfigurationError, StorageError
 from .results import ResultStore
 from .settings import EffectiveSettings, effective_settings, settings_fingerprint
 from .states import State
-from .storage.base import validate_key
+from .storage.base import Storage, validate_key
 from .transactions import transaction
 
-__all__ = ["ABSENT", "CallPlan", "MemoryTier", "TaskCall", "memory_hit", "plan_for", "run_with_retries",
-           "run_with_retries_async"]
+__all__ = ["ABSENT", "CallPlan", "MemoryTier", "TaskCall", "memory_hit", "plan_for", "prepare_plan",
+           "run_with_retries", "run_with_retries_async"]
 
 logger = logging.getLogger("resultkit")
 
@@ -94,6 +94,30 @@ def plan_for(task: Any) -> CallPlan:
             cache.clear()
         cache[fingerprint] = plan
     return plan
+
+
+def prepare_plan(task: Any) -> None:
+    """Build ``task``'s plan for the settings in force now, when that is cheap and safe.
+
+    Called at decoration, so a process's first call (often a hit) does not pay for
+    resolving settings, storage and serializer. Only local storage is prepared (remote
+    backends import their client libraries, which a module that is imported but never
+    calls the task should not pay for), and nothing raises or warns here: a problem
+    surfaces at the first call, as it would without this.
+    """
+    try:
+        options: TaskOptions = task.options
+        spec = options.result_storage
+        if spec is None:
+            spec = getattr(options.cache_policy, "key_storage", None)
+        if spec is None:
+            spec = effective_settings().result_storage
+        if isinstance(spec, (Storage, os.PathLike)) or (
+            isinstance(spec, str) and "://" not in spec and (os.path.isabs(spec) or spec[:1] in ".~")
+        ):
+            plan_for(task)
+    except Exception:
+        logger.debug("task %s: plan not prepared at decoration", task.name, exc_info=True)
 
 
 def _build_plan(task: Any) -> CallPlan:

@@ -22,6 +22,7 @@ from ._call import (
     TaskCall,
     memory_hit,
     plan_for,
+    prepare_plan,
     run_with_retries,
     run_with_retries_async,
 )
@@ -82,6 +83,7 @@ class Task(Generic[P, R]):
         self.source: str = source
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
         self._init_runtime()
+        prepare_plan(self)
 
     def _init_runtime(self) -> None:
         self._plans: dict[tuple[Any, ...], CallPlan] = {}

@@ -30,6 +30,8 @@ def validate_key(key: object) -> str:
     >>> validate_key("task/abc123")
     'task/abc123'
     """
+    if type(key) is str and key in _valid_keys:  # a hot key: every read of it validates it
+        return key
     if not isinstance(key, str):
         raise StorageError(
             f"storage key must be a str, got {type(key).__name__} {key!r}; pass a relative path such as 'results/abc'"
@@ -50,7 +52,16 @@ def validate_key(key: object) -> str:
                 f"storage key {key!r} uses the reserved prefix {RESERVED_PREFIX!r} (temporary files and "
                 "locks); choose another name"
             )
+    if type(key) is str:  # not a subclass, whose value could change under the cache
+        if len(_valid_keys) >= _VALID_KEYS_SIZE:
+            _valid_keys.clear()
+        _valid_keys.add(key)
     return key
+
+
+# Keys that passed validate_key recently (bounded): checking one again is a set lookup.
+_VALID_KEYS_SIZE = 4096
+_valid_keys: set[str] = set()
 
 
 def as_buffer(chunk: object, key: str = "") -> Buffer:

@@ -22,6 +22,7 @@ from .base import RESERVED_PREFIX, Buffer, Storage
 __all__ = ["LocalStorage"]
 
 _TEMP_PREFIX = RESERVED_PREFIX + "tmp-"
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 # Linux caps a single write() at about 2 GiB; slicing bigger views keeps each call bounded.
 _MAX_WRITE = 1 << 30
@@ -61,6 +62,8 @@ class LocalStorage(Storage):
         # worker process whose working directory differs.
         self.basepath = Path(os.path.abspath(os.path.expanduser(os.fspath(basepath))))
         self.fsync = bool(fsync)
+        # The hot read path joins keys by concatenation: valid keys are plain relative paths.
+        self._root = os.path.join(str(self.basepath), "")
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.basepath)!r}{', fsync=True' if self.fsync else ''})"
@@ -112,16 +115,33 @@ class LocalStorage(Storage):
                 self._fail("read", key, exc)
 
     def _read_head(self, key: str, size: int) -> bytes:
-        with self._open(key) as f:
-            parts: list[bytes] = []
-            remaining = size
-            while remaining > 0:
-                part = f.read(remaining)
-                if not part:
-                    break
-                parts.append(part)
-                remaining -= len(part)
-            return parts[0] if len(parts) == 1 else b"".join(parts)
+        # The cache-hit read: plain os calls on a concatenated path. A file object and a
+        # pathlib join cost more than the read itself for a small record.
+        try:
+            fd = os.open(self._root + key, _READ_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileNotFoundError(f"no object at key {key!r} in {self.basepath}") from None
+        except OSError as exc:
+            self._fail("open", key, exc)
+        try:
+            head = os.read(fd, size)
+            if 0 < len(head) < size:  # a short read is the end of the file unless more follows
+                parts = [head]
+                remaining = size - len(head)
+                while remaining > 0:
+                    part = os.read(fd, remaining)
+                    if not part:
+                        break
+                    parts.append(part)
+                    remaining -= len(part)
+                head = parts[0] if len(parts) == 1 else b"".join(parts)
+            return head
+        except IsADirectoryError:
+            raise FileNotFoundError(f"no object at key {key!r} in {self.basepath}") from None
+        except OSError as exc:
+            self._fail("read", key, exc)
+        finally:
+            os.close(fd)
 
     def _open_read(self, key: str) -> IO[bytes]:
         return self._open(key)
@@ -210,7 +230,7 @@ class LocalStorage(Storage):
 
     def _version(self, key: str) -> str | None:
         try:
-            st = os.stat(self.basepath / key)
+            st = os.stat(self._root + key)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
