@@ -66,3 +66,16 @@ def test_damaged_large_records_are_corrupt(local_storage: LocalStorage, damage: 
     with pytest.raises(RecordCorruptError, match="'big'"):
         store.read("big")
     assert store.lookup("big") is None
+
+
+def test_signed_large_records_round_trip_and_refuse_tampering(local_storage: LocalStorage) -> None:
+    store = ResultStore(local_storage, signing_key="k" * 32)
+    array = np.arange(3 * MIB // 8, dtype=np.float64)
+    store.write("big", array)
+    assert np.array_equal(store.read("big").result, array)
+    path = local_storage.path_of("big")
+    data = bytearray(path.read_bytes())
+    data[-MIB] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(RecordCorruptError):
+        store.read("big")
