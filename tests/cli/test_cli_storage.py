@@ -119,6 +119,9 @@ def test_option_errors(run, records):
     slug = run("ls", "local/team", "-o", "fsync=true")
     assert slug.code == 2 and "saved block" in slug.err
     assert os.path.exists(records.root)
+    s3_typo = run("ls", "s3://bucket/prefix", "-o", "endpiont_url=http://127.0.0.1:1")
+    assert s3_typo.code == 2
+    assert "S3Storage does not take option(s) 'endpiont_url' (did you mean 'endpoint_url'?)" in s3_typo.err
 
 
 def test_help_version_and_missing_command(run):
