@@ -46,13 +46,17 @@ WORKLOADS = {
     "cli": "bench_cli",
 }
 PREFECT_VENV = BENCH_DIR / ".venv-prefect"
-PREFECT_PACKAGES = ("prefect>=3,<4", "numpy", "pandas")
+# A known-good pair: prefect 3.8.8 with the newest fastapi (0.165) fails to start its
+# ephemeral server (fastapi dropped Body(min_items=)); 3.9.x needs a newer certifi than
+# this machine's index has.
+PREFECT_PACKAGES = ("prefect==3.8.8", "fastapi==0.139.0", "numpy", "pandas")
 
 
 def ensure_prefect() -> tuple[Path | None, str]:
     """The Prefect venv's python (creating the venv on first use), or None and why not."""
     python = PREFECT_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import prefect, numpy, pandas; print(prefect.__version__)"]
+    probe = [str(python), "-c", "import numpy, pandas; from importlib.metadata import version; "
+             "assert (version('prefect'), version('fastapi')) == ('3.8.8', '0.139.0')"]
     if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
         return python, ""
     if shutil.which("python3") is None:
@@ -130,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
                     scratch=scratch)
     header = machine_info()
     header.append(f"- mode: {'--quick (small sizes, few repeats)' if args.quick else 'full'}")
-    header.append(f"- prefect: {prefect_python or prefect_reason}")
+    header.append("- prefect: " + ("3.8.8 (fastapi 0.139.0) in benchmarks/.venv-prefect, ephemeral API, "
+                                   "PREFECT_HOME in a temp dir" if prefect_python else prefect_reason))
+    header.append("- children run with bytecode caching on (this machine's shell sets "
+                  "PYTHONDONTWRITEBYTECODE=1, which would triple every cold start)")
     header.append("- peers: " + _peer_versions())
 
     sections: list[Section] = []
