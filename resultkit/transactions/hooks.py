@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -39,6 +37,10 @@ async def _awaited(awaitable: Awaitable[Any]) -> Any:
 
 
 def _finish_awaitable(awaitable: Awaitable[Any]) -> None:
+    # Imported here: only async hooks need them, and `import resultkit` stays lighter.
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

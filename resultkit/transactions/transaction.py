@@ -10,7 +10,6 @@ the (possibly long) wait for a lock off the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import enum
 import logging
@@ -237,6 +236,8 @@ class Transaction:
     async def __aenter__(self) -> Transaction:
         self._prepare()
         if self._needs_lock():
+            import asyncio  # only async code gets here, and its loop has imported asyncio
+
             await asyncio.to_thread(self._begin_io)  # waiting must not block the loop
         else:
             self._begin_io()
