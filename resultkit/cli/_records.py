@@ -67,7 +67,7 @@ def _selected(summary: RecordSummary, now: datetime, expired_only: bool,
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    """List records (key, size, created, expiry, serializer) from their headers."""
+    """List records (key, task, size, created, expiry, serializer) from their headers."""
     older_than: timedelta | None = parse_duration(args.older_than) if args.older_than else None
     prefix = _prefix(args.prefix)
     storage = open_storage(args.storage, args.option)
@@ -86,8 +86,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return EXIT_OK
     print_table(
         None,
-        ("key", "size", "created", "expires", "serializer"),
-        ((s.key, format_size(s.size), format_time(s.metadata.created if s.metadata else None),
+        ("key", "task", "size", "created", "expires", "serializer"),
+        ((s.key, s.task_name, format_size(s.size), format_time(s.metadata.created if s.metadata else None),
           expiry_text(s, now), s.serializer if s.problem is None else f"? ({s.problem})")
          for s in rows),
         right_aligned=("size",),

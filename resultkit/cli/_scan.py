@@ -70,11 +70,19 @@ class RecordSummary:
         """A short serializer label (``pickle``, ``compressed/json``, ``literal``, ``?``)."""
         return "?" if self.metadata is None else serializer_label(self.metadata)
 
+    @property
+    def task_name(self) -> str:
+        """The task that wrote the record (from the header's ``extra``), or ``""``."""
+        extra = None if self.metadata is None else self.metadata.extra
+        name = extra.get("task_name") if isinstance(extra, dict) else None
+        return name if isinstance(name, str) else ""
+
     def to_json(self, now: datetime) -> dict[str, Any]:
         """The ``ls --json`` row for this record."""
         meta = self.metadata
         return {
             "key": self.key,
+            "task": self.task_name or None,
             "size": self.size,
             "created": None if meta is None else meta.created,
             "expiration": None if meta is None else meta.expiration,

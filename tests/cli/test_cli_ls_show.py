@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 from .conftest import ALL_KEYS, flip_byte
@@ -112,7 +113,7 @@ def test_long_listings_are_plain_aligned_columns(run, records, monkeypatch):
     result = run("ls", str(records.root))
     assert result.code == 0
     lines = result.out.splitlines()
-    assert lines[0].split() == ["key", "size", "created", "expires", "serializer"]
+    assert lines[0].split() == ["key", "task", "size", "created", "expires", "serializer"]
     assert set(lines[1].replace(" ", "")) == {"-"}
     body = lines[2:8]
     assert [line.split()[0] for line in body] == ALL_KEYS
@@ -138,3 +139,20 @@ def test_compressed_records_name_both_layers(run, tmp_path):
     assert [(r["key"], r["serializer"]) for r in rows] == [("k", "compressed/json"),
                                                            ("p", "compressed/pickle")]
     assert run("verify", str(tmp_path / "z")).code == 0
+
+
+def test_ls_names_the_task_that_wrote_each_record(run, tmp_path):
+    from resultkit import task
+    from resultkit.cache_policies import INPUTS
+
+    @task(cache_policy=INPUTS, result_storage=str(tmp_path / "tasks"), name="double")
+    def double(x: int) -> int:
+        return 2 * x
+
+    double(21)
+    result = run("ls", str(tmp_path / "tasks"), "--json")
+    assert result.code == 0
+    [row] = json.loads(result.out)
+    assert row["task"] == "double"
+    table = run("ls", str(tmp_path / "tasks"))
+    assert "double" in table.out
