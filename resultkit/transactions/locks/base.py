@@ -90,10 +90,12 @@ def not_held_error(key: str, holder: str, actual: str | None) -> TransactionErro
     )
 
 
-def backoff_delays(timeout: float | None, first: float = 0.005, most: float = 0.05) -> Iterator[float]:
+def backoff_delays(timeout: float | None, first: float = 0.002, most: float = 0.01) -> Iterator[float]:
     """Sleep lengths for polling until ``timeout`` seconds pass (forever when None).
 
     Yields the next delay (already capped by the time left); stops when time is up.
+    The cap is small on purpose: a waiter of a thundering herd should see the winner's
+    record within ~10 ms of its release, and a poll is one stat or one Redis GET.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = first
