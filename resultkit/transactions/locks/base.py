@@ -7,6 +7,7 @@ acquirer. Only the holder may release or extend a lock.
 
 from __future__ import annotations
 
+import abc
 import time
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
@@ -110,7 +111,7 @@ def backoff_delays(timeout: float | None, first: float = 0.002, most: float = 0.
         delay = min(delay * 2, most)
 
 
-class PollingLockManager:
+class PollingLockManager(abc.ABC):
     """The shared face of lock managers that can only poll (lock files, Redis keys).
 
     Subclasses implement ``_try_acquire(key, holder, hold_timeout)`` (one attempt),
@@ -118,12 +119,13 @@ class PollingLockManager:
     polling with ``backoff_delays`` because neither files nor Redis can notify a waiter.
     """
 
+    @abc.abstractmethod
     def _try_acquire(self, key: str, holder: str, hold_timeout: float) -> bool:
-        raise NotImplementedError
+        """One attempt to take the lock on ``key`` for ``holder``; True if taken."""
 
+    @abc.abstractmethod
     def lock_holder(self, key: str) -> str | None:
         """The holder of the live lock on ``key``, or None."""
-        raise NotImplementedError
 
     def acquire_lock(
         self,
