@@ -48,7 +48,10 @@ _REQUIRED_FIELDS = ("storage_key", "serializer", "created", "payload_size", "pay
 
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` suffix, e.g. ``2026-11-22T16:34:16.123456Z``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    # isoformat is C and several times faster than strftime; "+00:00" becomes "Z".
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -115,13 +118,16 @@ class ResultRecordMetadata:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultRecordMetadata:
         """Rebuild from :meth:`to_dict` output; ``RecordCorruptError`` if a field is missing or mistyped."""
+        if cls is ResultRecordMetadata:
+            try:
+                fast = _from_dict_fast(data)
+            except KeyError:  # a required field is missing: explained below
+                fast = None
+            if fast is not None:
+                return fast
         missing = [name for name in _REQUIRED_FIELDS if name not in data]
         if missing:
             raise RecordCorruptError(f"record header lacks the field(s) {missing}")
-        if cls is ResultRecordMetadata:
-            fast = _from_dict_fast(data)
-            if fast is not None:
-                return fast
         try:
             expiration = data.get("expiration")
             literal = data.get("literal")
@@ -275,8 +281,8 @@ def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
     if not isinstance(metadata, dict):
         raise RecordCorruptError("record header has no 'metadata' object")
     # A header line is a few hundred bytes: one copy is cheaper than slicing views of it.
-    data = line if isinstance(line, bytes) else bytes(line)
-    _check_header_hash(data[:-1] if data.endswith(b"\n") else data)
+    data = line if type(line) is bytes else bytes(line)
+    _check_header_hash(data[:-1] if data[-1:] == b"\n" else data)
     return header, ResultRecordMetadata.from_dict(metadata)
 
 

@@ -379,7 +379,7 @@ class ResultStore:
             requested = min(requested * 16, _MAX_HEADER_SIZE)
             head = self.storage.read_head(key, requested)
         try:
-            header, metadata = decode_header(memoryview(head)[:newline])
+            header, metadata = decode_header(head[:newline])
         except RecordCorruptError as exc:
             raise RecordCorruptError(f"record {key!r}: {exc}") from None
         if self._signing_key is not None:

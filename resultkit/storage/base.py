@@ -109,6 +109,8 @@ class Storage(abc.ABC):
         chunks: Iterable[Buffer]
         if isinstance(data, (bytes, bytearray, memoryview)):
             chunks = (data,)
+        elif isinstance(data, (list, tuple)):  # chunks already in memory: kept as a list
+            chunks = [as_buffer(chunk, key) for chunk in data]
         elif isinstance(data, str):
             raise StorageError(
                 f"write({key!r}, ...) got a str; storage holds bytes: pass data.encode() instead"

@@ -55,6 +55,17 @@ def test_typed_and_multidimensional_buffers_are_written_as_bytes(tmp_path: Path)
     assert store.read("typed") == ints.tobytes() + bytes(range(12))
 
 
+def test_chunk_lists_of_any_length_and_generators_write_every_byte_in_order(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    many = [bytes([i]) * (i + 1) for i in range(40)]  # more chunks than one gathered write takes
+    store.write("many", many)
+    assert store.read("many") == b"".join(many)
+    store.write("mixed", (b"", b"head\n", bytearray(b"body"), memoryview(b"tail")))
+    assert store.read("mixed") == b"head\nbodytail"
+    store.write("streamed", (bytes([i]) * 1000 for i in range(50)))
+    assert store.read("streamed") == b"".join(bytes([i]) * 1000 for i in range(50))
+
+
 def test_fsync_mode_writes_and_pickles(tmp_path: Path) -> None:
     store = LocalStorage(tmp_path, fsync=True)
     store.write("durable/k", [b"a", b"b"])
