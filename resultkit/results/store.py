@@ -64,6 +64,10 @@ except _importlib_metadata.PackageNotFoundError:  # pragma: no cover - running f
     _RESULTKIT_VERSION = "0+unknown"
 
 
+# Never read or written: a key segment starting ".rk-" is reserved, so no record has it.
+_WARM_UP_KEY = ".rk-warm-up"
+
+
 class _RecordReplaced(Exception):
     """The record changed between two reads of one load; the load is retried."""
 
@@ -411,8 +415,33 @@ class ResultStore:
         )
 
     def _load_once(self, key: str) -> ResultRecord[Any] | None:
-        head = self.storage.read_head(key, _FIRST_READ_SIZE)
-        header_size, metadata, head, requested = self._parse(key, head, _FIRST_READ_SIZE)
+        return self._record_from_head(key, self.storage.read_head(key, _FIRST_READ_SIZE), _FIRST_READ_SIZE)
+
+    def warm_up(self) -> None:
+        """Run the cache-hit decode path once on an in-memory record, so a first real hit is fast.
+
+        A process's first hit otherwise pays for first use of everything it touches
+        (orjson, xxhash, the serializer, datetime parsing, a few hundred us in all).
+        No storage I/O: the record is encoded here and decoded by the same code a hit runs.
+        """
+        if self._signing_key is not None:
+            return  # a signed record needs a real key's signature; nothing to gain here
+        view = as_byte_view(self.serializer.dumps(0))
+        metadata = ResultRecordMetadata(
+            storage_key=_WARM_UP_KEY, serializer=self._serializer_config,
+            created=datetime.now(timezone.utc), payload_size=view.nbytes,
+            payload_hash=checksum((view,), XXH3_128, view.nbytes), resultkit_version=_RESULTKIT_VERSION,
+        )
+        head = encode_header(metadata) + view.tobytes()
+        self._record_from_head(_WARM_UP_KEY, head, len(head) + 1)
+        # The first read's 64 KiB buffer would fault in fresh heap pages (~50 us); a
+        # buffer of that size made and freed here leaves them mapped for it.
+        del head
+        bytes(_FIRST_READ_SIZE)
+
+    def _record_from_head(self, key: str, head: bytes, requested: int) -> ResultRecord[Any] | None:
+        """The record whose first bytes are ``head`` (the whole record if shorter than ``requested``)."""
+        header_size, metadata, head, requested = self._parse(key, head, requested)
         if metadata.is_expired():
             return None
         end = header_size + metadata.payload_size

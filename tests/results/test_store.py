@@ -365,3 +365,14 @@ def test_readers_never_see_a_mix_of_two_writes(local_storage: LocalStorage) -> N
     finally:
         stop.set()
         writer.join()
+
+
+@pytest.mark.parametrize("serializer", ["pickle", "json", "compressed/pickle"])
+def test_warm_up_touches_no_storage_and_later_reads_are_unchanged(tmp_path: Path, serializer: str) -> None:
+    store = ResultStore(LocalStorage(tmp_path / "records"), serializer)
+    store.warm_up()
+    assert not (tmp_path / "records").exists()
+    store.write("k", {"a": [1, 2]})
+    store.warm_up()
+    assert list(store.list(include_expired=True)) == ["k"]
+    assert store.read("k").result == {"a": [1, 2]}
