@@ -57,9 +57,9 @@ def format_timestamp(moment: datetime) -> str:
 def parse_timestamp(text: str) -> datetime:
     """An aware UTC datetime from :func:`format_timestamp` output (or any ISO 8601 with offset)."""
     # datetime.fromisoformat only learned "Z" in Python 3.11; we support 3.10.
-    if text.endswith("Z") and not _FROMISO_Z:
+    if not _FROMISO_Z and text.endswith("Z"):
         text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
+    moment = _fromisoformat(text)
     zone = moment.tzinfo
     if zone is timezone.utc:  # what every record written by resultkit holds: nothing to convert
         return moment
@@ -69,6 +69,7 @@ def parse_timestamp(text: str) -> datetime:
 
 
 _FROMISO_Z = sys.version_info >= (3, 11)
+_fromisoformat = datetime.fromisoformat
 
 
 @dataclass
@@ -178,15 +179,19 @@ def _from_dict_fast(data: dict[str, Any]) -> ResultRecordMetadata | None:
         expires_at = None if expiration is None else parse_timestamp(expiration)
     except ValueError:
         return None  # the general path raises the explained error
-    metadata = ResultRecordMetadata.__new__(ResultRecordMetadata)
-    metadata.__dict__.update(
-        storage_key=storage_key, serializer=serializer, created=created_at,
-        payload_size=payload_size, payload_hash=payload_hash, expiration=expires_at,
-        resultkit_version=resultkit_version, python_version=python_version,
-        is_literal=get("is_literal") is True, literal=literal,
-        extra=extra if extra is not None else {}, signature=signature,
-    )
+    metadata = _new_metadata(ResultRecordMetadata)
+    # One dict literal as the instance dict: no keyword dict built and copied.
+    metadata.__dict__ = {
+        "storage_key": storage_key, "serializer": serializer, "created": created_at,
+        "payload_size": payload_size, "payload_hash": payload_hash, "expiration": expires_at,
+        "resultkit_version": resultkit_version, "python_version": python_version,
+        "is_literal": get("is_literal") is True, "literal": literal,
+        "extra": extra if extra is not None else {}, "signature": signature,
+    }
     return metadata
+
+
+_new_metadata = object.__new__
 
 
 def _typed(data: dict[str, Any], name: str, kind: type) -> Any:

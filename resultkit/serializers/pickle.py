@@ -154,13 +154,15 @@ class PickleSerializer(Serializer):
 
     def loads(self, data: Buffer) -> Any:
         """Unpickle; out-of-band buffers become views into ``data`` (writable for a bytearray)."""
-        view = memoryview(data)
+        view = data if type(data) is memoryview else memoryview(data)
         if view.ndim != 1 or view.itemsize != 1:
             view = view.cast("B")
         if view[:4] != _MAGIC:
             return self._unpickle(view, None)
         try:
             _, version, stream_length, buffer_count = _FRAME.unpack_from(view)
+            if not buffer_count and version == _FRAME_VERSION and _FRAME.size + stream_length == view.nbytes:
+                return self._unpickle(view[_FRAME.size :], None)  # a small value: the stream alone
             if version != _FRAME_VERSION:
                 raise ValueError(f"unsupported frame version {version}")
             offset = _FRAME.size
