@@ -288,7 +288,11 @@ def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
     # A header line is a few hundred bytes: one copy is cheaper than slicing views of it.
     data = line if type(line) is bytes else bytes(line)
     _check_header_hash(data[:-1] if data[-1:] == b"\n" else data)
-    return header, ResultRecordMetadata.from_dict(metadata)
+    try:  # the hit path: a header as resultkit writes it, without from_dict's checks
+        fast = _from_dict_fast(metadata)
+    except KeyError:
+        fast = None
+    return header, fast if fast is not None else ResultRecordMetadata.from_dict(metadata)
 
 
 @dataclass
