@@ -18,7 +18,6 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -202,7 +201,7 @@ def memory_hit(task: Any, plan: CallPlan, args: Sequence[Any]) -> tuple[str, Any
 class TaskCall:
     """The state of one call between its steps."""
 
-    __slots__ = ("_cache_context", "_call_id", "_inputs", "_stack", "_txn", "args", "hit_value",
+    __slots__ = ("_cache_context", "_call_id", "_inputs", "_txn", "args", "hit_value",
                  "key", "kwargs", "plan", "task")
 
     def __init__(self, task: Any, plan: CallPlan, args: Sequence[Any], kwargs: dict[str, Any],
@@ -216,7 +215,7 @@ class TaskCall:
         #: The cache key; given when the caller computed it and already checked memory.
         self.key: str | None = key
         self.hit_value: Any = None
-        self._stack: ExitStack | None = None
+        #: The open transaction of a miss (entered by ``begin``, exited by ``succeed``/``fail``).
         self._txn: Any = None
         self._cache_context: Any = None
 
@@ -326,12 +325,12 @@ class TaskCall:
             overwrite=plan.refresh or key is None,
         )
         txn._known_miss = looked_up
-        self._stack = ExitStack()
-        self._txn = self._stack.enter_context(txn)
+        # Entered and exited by hand (no ExitStack): succeed() and fail() close it.
+        self._txn = txn.__enter__()
         record = txn.record
         if key is not None and record is not None and txn.is_committed():
             # Found after waiting for a SERIALIZABLE lock: the holder committed meanwhile.
-            self._stack.close()
+            txn.__exit__(None, None, None)
             self._hit(key, record.result, "")
             if plan.memory is not None:
                 plan.memory.put(key, record.result, record.metadata.expiration)
@@ -367,8 +366,8 @@ class TaskCall:
 
     def succeed(self, value: Any) -> State[Any]:
         """Stage ``value`` with the task's hooks and commit (or hand it to the parent)."""
-        txn, plan, stack = self._txn, self.plan, self._stack
-        assert stack is not None  # begin() returned False
+        txn, plan = self._txn, self.plan
+        assert txn is not None  # begin() returned False
         state: State[Any] = State("Completed", value=value, cache_key=self.key)
 
         def mark_rolled_back(_txn: Any) -> None:
@@ -382,10 +381,10 @@ class TaskCall:
                       on_rollback=[mark_rolled_back, *self.task.rollback_hooks],
                       expiration=expiration, extra=self._record_extra())
         except BaseException as exc:  # leave no transaction open behind us
-            stack.__exit__(type(exc), exc, exc.__traceback__)
+            txn.__exit__(type(exc), exc, exc.__traceback__)
             raise
         try:
-            stack.close()
+            txn.__exit__(None, None, None)
         except StorageError as exc:
             if not exc.has_value:
                 raise StorageError(str(exc), value=value) from exc
@@ -411,8 +410,8 @@ class TaskCall:
 
     def fail(self, exc: BaseException) -> State[Any]:
         """Roll this call's transaction back; nothing is written under the key."""
-        assert self._stack is not None  # begin() returned False
-        self._stack.__exit__(type(exc), exc, exc.__traceback__)
+        assert self._txn is not None  # begin() returned False
+        self._txn.__exit__(type(exc), exc, exc.__traceback__)
         return State("Failed", exception=exc, cache_key=self.key)
 
 
