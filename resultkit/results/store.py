@@ -46,7 +46,7 @@ __all__ = ["ResultStore", "resolve_storage_value"]
 
 logger = logging.getLogger("resultkit")
 
-# One read of this size returns most records whole (header + payload).
+# The buffer size warm_up() pre-faults: local storage's first read (Storage.first_read_size).
 _FIRST_READ_SIZE = 64 * 1024
 # exists()/metadata() need only the header, which is usually a few hundred bytes.
 _HEADER_READ_SIZE = 4096
@@ -415,7 +415,8 @@ class ResultStore:
         )
 
     def _load_once(self, key: str) -> ResultRecord[Any] | None:
-        return self._record_from_head(key, self.storage.read_head(key, _FIRST_READ_SIZE), _FIRST_READ_SIZE)
+        size = self.storage.first_read_size
+        return self._record_from_head(key, self.storage.read_head(key, size), size)
 
     def warm_up(self) -> None:
         """Run the cache-hit decode path once on an in-memory record, so a first real hit is fast.

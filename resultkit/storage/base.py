@@ -88,6 +88,10 @@ class Storage(abc.ABC):
 
     #: Short name of the backend type, used in block slugs (``"s3/prod"``) and messages.
     block_type: ClassVar[str] = ""
+    #: Bytes a cache hit asks for in its first read: records up to this size come back
+    #: whole in one request. Small where a read is cheap (local disk), larger where each
+    #: request costs a round trip (object stores).
+    first_read_size: int = 64 * 1024
 
     # -- public API (validates, then calls the primitives) -------------------------
 

@@ -185,6 +185,10 @@ class FsspecStorage(Storage):
             raise ConfigurationError(
                 f"storage URL {url!r} names no bucket or folder; use e.g. '{self.protocol}://bucket/prefix'"
             )
+        if self.protocol not in _RENAME_PROTOCOLS and self.protocol not in _IN_PROCESS_PROTOCOLS:
+            # One ranged GET returns records up to 4 MiB whole; a larger record wastes at
+            # most this much of a transfer it needs anyway (its payload is streamed again).
+            self.first_read_size = 4 << 20
         self._fs: Any = None
         self._fs_lock = threading.Lock()
 

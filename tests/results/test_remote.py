@@ -65,24 +65,30 @@ def test_remote_round_trip_list_delete_and_expiry(remote_storage: Storage) -> No
 
 def test_remote_reads_stay_within_their_request_budget(counted: Storage) -> None:
     store = ResultStore(counted)
+    medium = np.arange(250_000, dtype=np.float64)  # 2 MB: under the first read's 4 MiB
+    big = np.arange(750_000, dtype=np.float64)  # 6 MB: over it
     store.write("small", VALUE)
-    store.write("big", np.arange(250_000, dtype=np.float64))  # 2 MB
+    store.write("medium", medium)
+    store.write("big", big)
     calls: list[Any] = counted.calls  # type: ignore[attr-defined]
     calls.clear()
 
     assert store.exists("big")
-    assert store.metadata("big").payload_size > 2_000_000
+    assert store.metadata("big").payload_size > 6_000_000
     assert calls == [("read_head", 4096), ("read_head", 4096)]  # ranged header reads only
     calls.clear()
 
     hit = store.lookup("small")
     assert hit is not None and hit.result == VALUE
-    assert calls == [("read_head", 65536)]  # a small hit is one request
+    assert calls == [("read_head", 4 << 20)]  # a small hit is one request
     calls.clear()
 
-    loaded = store.read("big").result
-    assert np.array_equal(loaded, np.arange(250_000, dtype=np.float64))
-    assert calls == [("read_head", 65536), ("open_read", None)]
+    assert np.array_equal(store.read("medium").result, medium)
+    assert calls == [("read_head", 4 << 20)]  # a record under 4 MiB is one request too
+    calls.clear()
+
+    assert np.array_equal(store.read("big").result, big)
+    assert calls == [("read_head", 4 << 20), ("open_read", None)]
 
 
 @pytest.mark.parametrize("damage", ["truncated-by-one-byte", "payload-bit-flipped", "header-bit-flipped",
