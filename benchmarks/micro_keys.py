@@ -1,6 +1,6 @@
 """Hashing throughput and key cost, in CPU time (robust on a shared, busy machine).
 
-Run from the repository root: ``.venv/bin/python tests/cache_policies/bench_keys.py``.
+Run from the repository root: ``.venv/bin/python benchmarks/micro_keys.py``.
 The full comparison with peers (wall time) is ``benchmarks/run.py --only hashing``.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_persist import build_value, value_nbytes
 
 from resultkit.cache_policies import DEFAULT, INPUTS, CacheKeyContext, hash_value

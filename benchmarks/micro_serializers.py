@@ -1,4 +1,4 @@
-"""Serializer throughput figures (not a test): ``.venv/bin/python tests/serializers/bench_serializers.py``.
+"""Serializer throughput figures (not a test): ``.venv/bin/python benchmarks/micro_serializers.py``.
 
 Times are CPU seconds (best of 3), so a busy machine skews them less than wall time.
 """
