@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .reference import ResultReference
 
 __all__ = [
+    "MAX_HEADER_SIZE",
     "RECORD_FORMAT",
     "RECORD_VERSION",
     "canonical_header_bytes",
@@ -40,6 +41,8 @@ RECORD_FORMAT = "resultkit-record"
 RECORD_VERSION = 1
 
 PYTHON_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
+#: The longest header line a reader accepts (bytes, newline included).
+MAX_HEADER_SIZE = 1 << 20
 
 T = TypeVar("T")
 

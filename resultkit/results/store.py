@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from importlib import metadata as _importlib_metadata
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -30,9 +29,11 @@ from ..errors import (
 from ..serializers._buffers import allocate_payload_buffer
 from ..serializers.base import Serializer, resolve_serializer
 from ..storage.base import Storage, validate_key
+from ._streams import read_exactly, read_into
 from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
 from .literal import ResultLiteral
 from .record import (
+    MAX_HEADER_SIZE,
     ResultRecord,
     ResultRecordMetadata,
     decode_header,
@@ -50,13 +51,8 @@ logger = logging.getLogger("resultkit")
 _FIRST_READ_SIZE = 64 * 1024
 # exists()/metadata() need only the header, which is usually a few hundred bytes.
 _HEADER_READ_SIZE = 4096
-_MAX_HEADER_SIZE = 1 << 20
 # A record replaced between the header read and the payload stream is read again.
 _REPLACED_RETRIES = 10
-# verify() streams payloads through the checksum in chunks of this size; the header line
-# must end inside the first chunk (it is the longest header accepted, as in _parse).
-_VERIFY_CHUNK = _MAX_HEADER_SIZE
-_verify_buffers = threading.local()
 
 try:
     _RESULTKIT_VERSION = _importlib_metadata.version("resultkit")
@@ -104,35 +100,6 @@ def _expiration_moment(expiration: datetime | timedelta | None) -> datetime | No
         f"expiration must be a datetime, a timedelta or None, got {type(expiration).__name__} "
         f"{expiration!r}"
     )
-
-
-def _read_exactly(stream: IO[bytes], size: int) -> bytes:
-    parts: list[bytes] = []
-    remaining = size
-    while remaining > 0:
-        part = stream.read(remaining)
-        if not part:
-            break
-        parts.append(part)
-        remaining -= len(part)
-    return b"".join(parts)
-
-
-def _read_into(stream: IO[bytes], view: memoryview) -> int:
-    """Fill ``view`` from ``stream``; returns how many bytes arrived (less at end of stream)."""
-    filled, total = 0, len(view)
-    readinto = getattr(stream, "readinto", None)
-    while filled < total:
-        if readinto is not None:
-            count = readinto(view[filled:])
-        else:  # streams without readinto: one bounded copy per read
-            part = stream.read(min(total - filled, 8 << 20))
-            count = len(part)
-            view[filled : filled + count] = part
-        if not count:
-            break
-        filled += count
-    return filled
 
 
 class ResultStore:
@@ -325,43 +292,9 @@ class ResultStore:
 
     def verified_metadata(self, key: str) -> tuple[ResultRecordMetadata, int]:
         """:meth:`verify`, returning the record's metadata and its size in bytes on storage."""
-        validate_key(key)
-        buffer = _verify_buffer()
-        view = memoryview(buffer)
-        try:
-            with self.storage.open_read(key) as stream:
-                filled = _read_into(stream, view)
-                newline = buffer.find(b"\n", 0, filled)
-                if newline < 0:
-                    if not filled:
-                        raise RecordCorruptError(f"record {key!r} is empty")
-                    raise RecordCorruptError(
-                        f"record {key!r} has no header line in its first {filled} bytes "
-                        "(truncated or not a record)"
-                    )
-                header_size, metadata, _, _ = self._parse(key, bytes(view[: newline + 1]), newline + 1)
-                payload_size = filled - header_size
-                received = [payload_size]
-                actual = checksum(
-                    _streamed_chunks(stream, view, view[header_size:filled], filled == len(view), received),
-                    _hash_algorithm(key, metadata.payload_hash),
-                    metadata.payload_size,
-                )
-        except FileNotFoundError:
-            raise RecordNotFound(f"no record at key {key!r} in {self.storage.describe()}") from None
-        payload_size = received[0]
-        if payload_size != metadata.payload_size:
-            raise RecordCorruptError(
-                f"record {key!r}: payload is {payload_size} bytes, header says {metadata.payload_size}"
-            )
-        if actual != metadata.payload_hash:
-            raise RecordCorruptError(
-                f"record {key!r} payload fails its checksum (stored {metadata.payload_hash}, "
-                f"computed {actual}); it was damaged after writing"
-            )
-        if metadata.is_literal and payload_size:
-            raise RecordCorruptError(f"literal record {key!r} has a non-empty payload")
-        return metadata, header_size + payload_size
+        from .verify import verify_record
+
+        return verify_record(self.storage, key, self._parse)
 
     # -- internals -----------------------------------------------------------------
 
@@ -378,9 +311,9 @@ class ResultStore:
                 raise RecordCorruptError(f"record {key!r} is empty")
             if len(head) < requested:
                 raise RecordCorruptError(f"record {key!r} has no header line (truncated or not a record)")
-            if requested >= _MAX_HEADER_SIZE:
+            if requested >= MAX_HEADER_SIZE:
                 raise RecordCorruptError(f"record {key!r} has no header line in its first {requested} bytes")
-            requested = min(requested * 16, _MAX_HEADER_SIZE)
+            requested = min(requested * 16, MAX_HEADER_SIZE)
             head = self.storage.read_head(key, requested)
         try:
             header, metadata = decode_header(head[:newline])
@@ -470,11 +403,11 @@ class ResultStore:
     def _read_payload(self, key: str, header: bytes, payload_size: int) -> Buffer:
         """Stream a large payload into one buffer (no further copies before ``loads``)."""
         with self.storage.open_read(key) as stream:
-            if _read_exactly(stream, len(header)) != header:
+            if read_exactly(stream, len(header)) != header:
                 raise _RecordReplaced
             # Untouched pages, filled once by readinto (see allocate_payload_buffer).
             buffer = allocate_payload_buffer(payload_size)
-            received = _read_into(stream, memoryview(buffer))
+            received = read_into(stream, memoryview(buffer))
             if received < payload_size:
                 raise RecordCorruptError(
                     f"record {key!r} is truncated: payload has {received} of {payload_size} bytes"
@@ -499,35 +432,3 @@ class ResultStore:
                 ) from exc
             self._serializers[cache_key] = serializer
         return serializer
-
-
-def _verify_buffer() -> bytearray:
-    # One buffer per thread, reused: allocating (and zeroing) 1 MiB per record would
-    # dominate verifying many small records.
-    buffer: bytearray | None = getattr(_verify_buffers, "buffer", None)
-    if buffer is None:
-        buffer = _verify_buffers.buffer = bytearray(_VERIFY_CHUNK)
-    return buffer
-
-
-def _hash_algorithm(key: str, payload_hash: str) -> str:
-    algorithm, sep, _ = payload_hash.partition(":")
-    if not sep:
-        raise RecordCorruptError(f"record {key!r} has a malformed payload_hash {payload_hash!r}")
-    return algorithm
-
-
-def _streamed_chunks(stream: IO[bytes], view: memoryview, first: memoryview, more: bool,
-                     received: list[int]) -> Iterator[memoryview]:
-    """``first``, then (if ``more``) the rest of ``stream`` read into ``view``, chunk by chunk.
-
-    Each chunk overwrites the last, so the consumer must use it before asking for the next.
-    """
-    if len(first):
-        yield first
-    while more:
-        count = _read_into(stream, view)
-        received[0] += count
-        if count:
-            yield view[:count]
-        more = count == len(view)
