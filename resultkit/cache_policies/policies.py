@@ -66,6 +66,15 @@ class CachePolicy:
     #: Name of this policy's entry in :meth:`key_parts`, which also orders parts in a compound.
     part_name: ClassVar[str] = "custom"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # compute_key and key_parts are defined through each other: a policy supplies one.
+        if cls.compute_key is CachePolicy.compute_key and cls.key_parts is CachePolicy.key_parts:
+            raise TypeError(
+                f"cache policy {cls.__qualname__} must define compute_key(context, inputs) "
+                "or key_parts(context, inputs)"
+            )
+
     def compute_key(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> str | None:
         """The cache key for one call, or None when this call must not be cached."""
         parts = self.key_parts(context, inputs)
@@ -73,8 +82,11 @@ class CachePolicy:
 
     def key_parts(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         """What the key is made of (part name -> digest), for explaining misses; None: no key."""
-        if type(self).compute_key is CachePolicy.compute_key:
-            raise NotImplementedError(f"{type(self).__name__} must override compute_key or key_parts")
+        if type(self) is CachePolicy:
+            raise TypeError(
+                "CachePolicy is the base class: use INPUTS, TASK_SOURCE, DEFAULT, ... or subclass it "
+                "and define compute_key or key_parts"
+            )
         key = self.compute_key(context, inputs)
         return None if key is None else {self._part_label(): key}
 

@@ -364,3 +364,13 @@ def test_policies_pickle_with_cloudpickle() -> None:
     assert pickle.loads(cloudpickle.dumps(policy)) == policy
     fn_policy = CacheKeyFnPolicy(lambda context, parameters: "k")
     assert pickle.loads(cloudpickle.dumps(fn_policy)).compute_key(CTX, {}) == "k"
+
+
+def test_a_policy_class_must_define_how_it_computes_keys():
+    with pytest.raises(TypeError, match="must define compute_key"):
+
+        class Empty(CachePolicy):
+            pass
+
+    with pytest.raises(TypeError, match="base class"):
+        CachePolicy().compute_key(CacheKeyContext(task_name="t", task_source="", call_id="c"), {})
