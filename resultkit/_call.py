@@ -415,37 +415,43 @@ class TaskCall:
         return State("Failed", exception=exc, cache_key=self.key)
 
 
+def _delay_before_retry(task: Any, attempt: int) -> float | None:
+    """Seconds to wait before retrying after failed ``attempt`` (0-based); None: out of retries."""
+    options = task.options
+    if attempt >= options.retries:
+        return None
+    logger.info("task %s failed (attempt %d of %d); retrying", task.name, attempt + 1,
+                options.retries + 1)
+    return retry_delay(options.retry_delay_seconds, attempt)
+
+
 def run_with_retries(task: Any, call: Callable[[], Any]) -> Any:
     """Call ``call`` up to ``1 + retries`` times, sleeping ``retry_delay_seconds`` between."""
-    options = task.options
-    for attempt in range(options.retries + 1):
+    attempt = 0
+    while True:
         try:
             return call()
         except Exception:
-            if attempt >= options.retries:
+            delay = _delay_before_retry(task, attempt)
+            if delay is None:
                 raise
-            logger.info("task %s failed (attempt %d of %d); retrying", task.name, attempt + 1,
-                        options.retries + 1)
-            delay = retry_delay(options.retry_delay_seconds, attempt)
-            if delay:
-                time.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
+        if delay:
+            time.sleep(delay)
+        attempt += 1
 
 
 async def run_with_retries_async(task: Any, call: Callable[[], Any]) -> Any:
     """The async face of :func:`run_with_retries`: ``call()`` returns an awaitable."""
     import asyncio
 
-    options = task.options
-    for attempt in range(options.retries + 1):
+    attempt = 0
+    while True:
         try:
             return await call()
         except Exception:
-            if attempt >= options.retries:
+            delay = _delay_before_retry(task, attempt)
+            if delay is None:
                 raise
-            logger.info("task %s failed (attempt %d of %d); retrying", task.name, attempt + 1,
-                        options.retries + 1)
-            delay = retry_delay(options.retry_delay_seconds, attempt)
-            if delay:
-                await asyncio.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
+        if delay:
+            await asyncio.sleep(delay)
+        attempt += 1
