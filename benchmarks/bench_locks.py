@@ -68,7 +68,7 @@ def run(config: Config) -> list[Section]:
                       "Median per acquire_lock + release_lock pair on one key, one holder.")
     repeat = config.repeats(15, 5)
     try:
-        from resultkit.transactions.locks import (
+        from resultkit.locking import (
             FileLockManager,
             MemoryLockManager,
             RedisLockManager,

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from .locks import (
+from ..locking import (
     FileLockManager,
     LockManager,
     MemoryLockManager,

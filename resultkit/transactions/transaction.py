@@ -26,10 +26,10 @@ from typing import Any, NoReturn, TypeVar
 
 from .._env import env_float
 from ..errors import ConfigurationError, LockTimeout, StorageError, TransactionError
+from ..locking import LockManager, default_lock_manager
+from ..locking.lease import LEASE_SECONDS, drop_lease, keep_lease
+from ..locking.memory import default_memory_lock_manager
 from .hooks import Hook, check_hooks, run_hook
-from .locks import LockManager, default_lock_manager
-from .locks.lease import LEASE_SECONDS, drop_lease, keep_lease
-from .locks.memory import default_memory_lock_manager
 from .states import CommitMode, IsolationLevel, TransactionState
 
 __all__ = ["Hook", "Transaction", "get_transaction", "transaction"]

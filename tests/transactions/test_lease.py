@@ -6,8 +6,8 @@ import json
 import threading
 from pathlib import Path
 
+from resultkit.locking.lease import drop_lease, keep_lease
 from resultkit.transactions import FileLockManager, transaction
-from resultkit.transactions.locks.lease import drop_lease, keep_lease
 
 
 def _expiry(manager: FileLockManager, key: str) -> float:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ...errors import ConfigurationError
+from ..errors import ConfigurationError
 from .base import PollingLockManager, check_lock_args, not_held_error
 
 __all__ = ["RedisLockManager"]

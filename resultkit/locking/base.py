@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
-from ...errors import ConfigurationError, TransactionError
+from ..errors import ConfigurationError, TransactionError
 
 __all__ = [
     "DEFAULT_HOLD_TIMEOUT",

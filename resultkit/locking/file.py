@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigurationError
+from ..errors import ConfigurationError
 from .base import PollingLockManager, check_lock_args, not_held_error
 
 __all__ = ["FileLockManager"]

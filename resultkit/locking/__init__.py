@@ -37,7 +37,7 @@ def default_lock_manager(store: Any) -> LockManager | None:
     storage = getattr(store, "storage", None)
     if storage is None:
         return None
-    from ...storage import LocalStorage, MemoryStorage
+    from ..storage import LocalStorage, MemoryStorage
 
     if isinstance(storage, LocalStorage):
         directory = Path(storage.basepath) / LOCKS_FOLDER
