@@ -20,6 +20,7 @@ from .errors import (
     SerializationError,
     StorageError,
     TransactionError,
+    TransactionValueNotFound,
 )
 from .flows import Flow, flow
 from .settings import settings
@@ -41,6 +42,7 @@ __all__ = [
     "StorageError",
     "Task",
     "TransactionError",
+    "TransactionValueNotFound",
     "__version__",
     "flow",
     "get_transaction",

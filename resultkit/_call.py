@@ -34,7 +34,7 @@ from .results import ResultStore
 from .settings import EffectiveSettings, effective_settings, settings_fingerprint
 from .states import State
 from .storage.base import Storage, validate_key
-from .transactions import transaction
+from .transactions import Transaction, get_transaction, register_default_store, transaction
 
 __all__ = ["ABSENT", "CallPlan", "MemoryTier", "TaskCall", "memory_hit", "plan_for", "prepare_plan",
            "run_with_retries", "run_with_retries_async"]
@@ -201,8 +201,8 @@ def memory_hit(task: Any, plan: CallPlan, args: Sequence[Any]) -> tuple[str, Any
 class TaskCall:
     """The state of one call between its steps."""
 
-    __slots__ = ("_cache_context", "_call_id", "_inputs", "_txn", "args", "hit_value",
-                 "key", "kwargs", "plan", "task")
+    __slots__ = ("_cache_context", "_call_id", "_expiration", "_inputs", "_looked_up", "_txn", "args",
+                 "hit_value", "key", "kwargs", "plan", "task")
 
     def __init__(self, task: Any, plan: CallPlan, args: Sequence[Any], kwargs: dict[str, Any],
                  key: str | None = None) -> None:
@@ -218,6 +218,8 @@ class TaskCall:
         #: The open transaction of a miss (entered by ``begin``, exited by ``succeed``/``fail``).
         self._txn: Any = None
         self._cache_context: Any = None
+        self._looked_up = False
+        self._expiration: datetime | None = None
 
     @property
     def inputs(self) -> Mapping[str, Any]:
@@ -297,47 +299,72 @@ class TaskCall:
 
         After False the call's transaction is open and the body must run.
         """
+        txn = self._lookup_then_transaction()
+        if txn is None:
+            return True
+        return self._opened(txn.begin(known_miss=self._looked_up))
+
+    async def abegin(self) -> bool:
+        """:meth:`begin` for async tasks: a wait for a SERIALIZABLE lock is awaited."""
+        txn = self._lookup_then_transaction()
+        if txn is None:
+            return True
+        return self._opened(await txn.abegin(known_miss=self._looked_up))
+
+    def _store(self) -> ResultStore | None:
+        """The task's store, or the enclosing transaction's when the task names no storage."""
+        store = self.plan.store
+        if store is None or self.task.options.result_storage is not None \
+                or getattr(self.plan.policy, "key_storage", None) is not None:
+            return store
+        parent = get_transaction()
+        parent_store = parent.store if parent is not None else None
+        return parent_store if isinstance(parent_store, ResultStore) else store
+
+    def _lookup_then_transaction(self) -> Transaction | None:
+        """The hit path (memory tier, then one storage read); on a miss, the call's transaction."""
         plan = self.plan
         memory_checked = self.key is not None
         key = self.key if memory_checked else self.compute_key()
-        looked_up = False
+        store = self._store()
+        self._looked_up = False
         if key is not None and not plan.refresh:
             memory = plan.memory
-            if memory is not None and not memory_checked:
+            if memory is not None and not memory_checked and store is plan.store:
                 value = memory.get(key)
                 if value is not ABSENT:
                     self._hit(key, value, " (memory tier)")
-                    return True
-            assert plan.store is not None  # a key implies a store
-            record = plan.store.lookup(key)
+                    return None
+            assert store is not None  # a key implies a store
+            record = store.lookup(key)
             if record is not None:
                 self._hit(key, record.result, "")
-                if memory is not None:
+                if memory is not None and store is plan.store:
                     memory.put(key, record.result, record.metadata.expiration)
-                return True
-            looked_up = True
+                return None
+            self._looked_up = True
         policy = plan.policy
-        txn = transaction(
-            key=key if key is not None else (None if plan.store is None else self._random_key()),
-            store=plan.store,
+        return transaction(
+            key=key if key is not None else (None if store is None else self._random_key()),
+            store=store,
             isolation_level=getattr(policy, "isolation_level", None) if key is not None else None,
             lock_manager=getattr(policy, "lock_manager", None) if key is not None else None,
             overwrite=plan.refresh or key is None,
         )
-        txn._known_miss = looked_up
-        # Entered and exited by hand (no ExitStack): succeed() and fail() close it.
-        self._txn = txn.__enter__()
-        record = txn.record
+
+    def _opened(self, txn: Transaction) -> bool:
+        """After BEGIN: True if the transaction found the record (a holder committed meanwhile)."""
+        key, record = self.key, txn.record
         if key is not None and record is not None and txn.is_committed():
-            # Found after waiting for a SERIALIZABLE lock: the holder committed meanwhile.
-            txn.__exit__(None, None, None)
+            txn.finish()
             self._hit(key, record.result, "")
-            if plan.memory is not None:
-                plan.memory.put(key, record.result, record.metadata.expiration)
+            if self.plan.memory is not None and txn.store is self.plan.store:
+                self.plan.memory.put(key, record.result, record.metadata.expiration)
             return True
+        self._txn = txn
         if key is not None and logger.isEnabledFor(logging.INFO):
             logger.info("cache miss: task %s, key %s, storage %s", self.task.name, key[:12],
-                        plan.storage_label)
+                        self.plan.storage_label)
         return False
 
     def _hit(self, key: str, value: Any, where: str) -> None:
@@ -364,9 +391,9 @@ class TaskCall:
 
     # -- STAGE and COMMIT -----------------------------------------------------------
 
-    def succeed(self, value: Any) -> State[Any]:
-        """Stage ``value`` with the task's hooks and commit (or hand it to the parent)."""
-        txn, plan = self._txn, self.plan
+    def stage(self, value: Any) -> State[Any]:
+        """Stage ``value`` with the task's hooks; the state a :meth:`settled` call returns."""
+        txn = self._txn
         assert txn is not None  # begin() returned False
         state: State[Any] = State("Completed", value=value, cache_key=self.key)
 
@@ -376,24 +403,42 @@ class TaskCall:
         expiration = None
         if self.task.options.cache_expiration is not None:
             expiration = datetime.now(timezone.utc) + self.task.options.cache_expiration
+        self._expiration = expiration
         try:
             txn.stage(value, on_commit=list(self.task.commit_hooks),
                       on_rollback=[mark_rolled_back, *self.task.rollback_hooks],
                       expiration=expiration, extra=self._record_extra())
         except BaseException as exc:  # leave no transaction open behind us
-            txn.__exit__(type(exc), exc, exc.__traceback__)
+            txn.finish(exc)
             raise
+        return state
+
+    def succeed(self, value: Any) -> State[Any]:
+        """Stage ``value`` with the task's hooks and commit (or hand it to the parent)."""
+        state = self.stage(value)
         try:
-            txn.__exit__(None, None, None)
+            self._txn.finish()
         except StorageError as exc:
-            if not exc.has_value:
-                raise StorageError(str(exc), value=value) from exc
-            raise
-        stored_key = txn.key if plan.store is not None else None
-        if stored_key is not None:
-            state.reference = self._reference(stored_key)
-            if self.key is not None and plan.memory is not None and txn.is_committed():
-                plan.memory.put(self.key, value, expiration)
+            raise _with_value(exc, value) from exc
+        return self.settled(state)
+
+    async def asucceed(self, value: Any) -> State[Any]:
+        """:meth:`succeed` for async tasks: the commit runs off the event loop."""
+        state = self.stage(value)
+        try:
+            await self._txn.afinish()
+        except StorageError as exc:
+            raise _with_value(exc, value) from exc
+        return self.settled(state)
+
+    def settled(self, state: State[Any]) -> State[Any]:
+        """``state`` with its reference, once the call's transaction has ended."""
+        txn, plan = self._txn, self.plan
+        if txn.store is not None and txn.key is not None and plan.store is not None:
+            state.reference = (txn.store, txn.key)
+            if self.key is not None and plan.memory is not None and txn.is_committed() \
+                    and txn.store is plan.store:
+                plan.memory.put(self.key, state._value, self._expiration)
         return state
 
     def _record_extra(self) -> dict[str, Any] | None:
@@ -411,8 +456,28 @@ class TaskCall:
     def fail(self, exc: BaseException) -> State[Any]:
         """Roll this call's transaction back; nothing is written under the key."""
         assert self._txn is not None  # begin() returned False
-        self._txn.__exit__(type(exc), exc, exc.__traceback__)
+        self._txn.finish(exc)
         return State("Failed", exception=exc, cache_key=self.key)
+
+    async def afail(self, exc: BaseException) -> State[Any]:
+        """:meth:`fail` for async tasks: rollback hooks run off the event loop."""
+        assert self._txn is not None  # begin() returned False
+        await self._txn.afinish(exc)
+        return State("Failed", exception=exc, cache_key=self.key)
+
+
+def _with_value(exc: StorageError, value: Any) -> StorageError:
+    """``exc``, carrying the computed ``value`` (so nothing computed is lost)."""
+    return exc if exc.has_value else StorageError(str(exc), value=value)
+
+
+def _default_transaction_store() -> ResultStore:
+    """What ``transaction(key=...)`` without a store writes to: the store a task would use."""
+    env = effective_settings()
+    return ResultStore(env.result_storage, env.result_serializer)
+
+
+register_default_store(_default_transaction_store)
 
 
 def _delay_before_retry(task: Any, attempt: int) -> float | None:

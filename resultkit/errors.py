@@ -12,6 +12,7 @@ catches all of them::
     ├── RecordCorruptError      a record failed its size, checksum or signature check
     ├── LockTimeout             a lock was not acquired within ``lock_timeout``
     └── TransactionError        a transaction was used out of order
+        └── TransactionValueNotFound   ``txn.get`` of an unknown name (also KeyError, ValueError)
 
 Every message names the offending argument, value or type and says how to fix it.
 """
@@ -30,6 +31,7 @@ __all__ = [
     "SerializationError",
     "StorageError",
     "TransactionError",
+    "TransactionValueNotFound",
 ]
 
 _NO_VALUE: Any = object()
@@ -47,21 +49,28 @@ class HashError(ResultkitError, TypeError):
     """An input cannot be hashed into a cache key."""
 
 
-class SerializationError(ResultkitError):
-    """A value cannot be serialized, or stored bytes cannot be deserialized."""
-
-
-class StorageError(ResultkitError, OSError):
-    """A storage operation failed.
-
-    When raised while committing a computed value, ``err.value`` holds that value
-    so nothing computed is lost (``err.has_value`` tells whether one is attached).
-    """
+class _CarriesValue(ResultkitError):
+    """An error that may carry the computed value it could not store (``err.value``)."""
 
     def __init__(self, *args: object, value: Any = _NO_VALUE) -> None:
         super().__init__(*args)
         self.value = None if value is _NO_VALUE else value
         self.has_value = value is not _NO_VALUE
+
+
+class SerializationError(_CarriesValue):
+    """A value cannot be serialized, or stored bytes cannot be deserialized.
+
+    When raised while committing a computed value, ``err.value`` holds that value.
+    """
+
+
+class StorageError(_CarriesValue, OSError):
+    """A storage operation failed.
+
+    When raised while committing a computed value, ``err.value`` holds that value
+    so nothing computed is lost (``err.has_value`` tells whether one is attached).
+    """
 
 
 class RecordNotFound(StorageError, KeyError):
@@ -81,3 +90,10 @@ class LockTimeout(ResultkitError, TimeoutError):
 
 class TransactionError(ResultkitError, RuntimeError):
     """A transaction was used in a way its state does not allow."""
+
+
+class TransactionValueNotFound(TransactionError, KeyError, ValueError):
+    """``txn.get(name)`` found no value ``name`` here or in a parent (Prefect raises ValueError)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "transaction value not found"

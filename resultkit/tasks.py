@@ -152,16 +152,16 @@ class Task(Generic[P, R]):
 
     async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
         call = TaskCall(self, plan_for(self), args, kwargs)
-        if call.begin():
+        if await call.abegin():
             return call.cached_state() if return_state else call.hit_value
         try:
             value = await run_with_retries_async(self, lambda: self.fn(*args, **kwargs))
         except BaseException as exc:
-            state = call.fail(exc)
+            state = await call.afail(exc)
             if return_state and isinstance(exc, Exception):
                 return state
             raise
-        state = call.succeed(value)
+        state = await call.asucceed(value)
         return state if return_state else state.result()
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import resultkit
 PUBLIC = {
     "ConfigurationError", "Flow", "HashError", "LockTimeout", "RecordCorruptError", "RecordNotFound",
     "ResultkitError", "SerializationError", "State", "StorageError", "Task", "TransactionError",
+    "TransactionValueNotFound",
     "__version__", "flow", "get_transaction", "settings", "task", "transaction",
 }
 
@@ -24,7 +25,8 @@ LAYERS = {
                           "ResultReference"},
     "resultkit.transactions": {"transaction", "Transaction", "get_transaction", "TransactionState",
                                "IsolationLevel", "CommitMode", "LockManager", "MemoryLockManager",
-                               "FileLockManager", "RedisLockManager", "default_lock_manager"},
+                               "FileLockManager", "RedisLockManager", "default_lock_manager",
+                               "AsyncTransaction", "atransaction"},
     "resultkit.cache_policies": {"DEFAULT", "INPUTS", "TASK_SOURCE", "FLOW_PARAMETERS", "RUN_ID",
                                  "NO_CACHE", "Inputs", "CacheKeyFnPolicy", "CompoundCachePolicy",
                                  "CachePolicy", "CacheKeyContext", "capture_source", "hash_value"},

@@ -37,8 +37,10 @@ __all__ = [
 
 #: The ``format`` name every record header starts with.
 RECORD_FORMAT = "resultkit-record"
-#: The newest header version this code writes and reads.
-RECORD_VERSION = 1
+#: The newest header version this code reads. Version 2 adds ``metadata.commit`` (the
+#: record belongs to a group commit): records without it are still written as version 1,
+#: so older readers keep reading them, and refuse (as a miss) the records they cannot judge.
+RECORD_VERSION = 2
 
 PYTHON_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
 #: The longest header line a reader accepts (bytes, newline included).
@@ -95,6 +97,8 @@ class ResultRecordMetadata:
     literal: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     signature: str | None = None
+    #: The id of the group commit that wrote this record (see ``journal.py``), or None.
+    commit: str | None = None
 
     def is_expired(self, now: datetime | None = None) -> bool:
         """Whether the record's expiration has passed (a record without one never expires)."""
@@ -104,7 +108,7 @@ class ResultRecordMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-safe ``metadata`` object of the header (timestamps as ISO strings)."""
-        return {
+        fields = {
             "storage_key": self.storage_key,
             "serializer": self.serializer,
             "created": format_timestamp(self.created),
@@ -118,6 +122,9 @@ class ResultRecordMetadata:
             "extra": self.extra,
             "signature": self.signature,
         }
+        if self.commit is not None:  # absent otherwise: version-1 headers stay byte-identical
+            fields["commit"] = self.commit
+        return fields
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultRecordMetadata:
@@ -148,6 +155,7 @@ class ResultRecordMetadata:
                 literal=literal if literal is None or isinstance(literal, bool) else _bad("literal", literal),
                 extra=_typed(data, "extra", dict) if data.get("extra") is not None else {},
                 signature=_typed(data, "signature", str) if data.get("signature") is not None else None,
+                commit=_typed(data, "commit", str) if data.get("commit") is not None else None,
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise RecordCorruptError(f"record header has an invalid field: {exc}") from None
@@ -167,7 +175,7 @@ def _from_dict_fast(data: dict[str, Any]) -> ResultRecordMetadata | None:
     storage_key, serializer, created = data["storage_key"], data["serializer"], data["created"]
     payload_size, payload_hash = data["payload_size"], data["payload_hash"]
     expiration, literal = get("expiration"), get("literal")
-    extra, signature = get("extra"), get("signature")
+    extra, signature, commit = get("extra"), get("signature"), get("commit")
     resultkit_version, python_version = get("resultkit_version", ""), get("python_version", "")
     if not (type(storage_key) is str and type(serializer) is dict and type(created) is str
             and type(payload_size) is int and payload_size >= 0 and type(payload_hash) is str
@@ -175,6 +183,7 @@ def _from_dict_fast(data: dict[str, Any]) -> ResultRecordMetadata | None:
             and (literal is None or type(literal) is bool)
             and (extra is None or type(extra) is dict)
             and (signature is None or type(signature) is str)
+            and (commit is None or type(commit) is str)
             and type(resultkit_version) is str and type(python_version) is str):
         return None
     try:
@@ -189,7 +198,7 @@ def _from_dict_fast(data: dict[str, Any]) -> ResultRecordMetadata | None:
         "payload_size": payload_size, "payload_hash": payload_hash, "expiration": expires_at,
         "resultkit_version": resultkit_version, "python_version": python_version,
         "is_literal": get("is_literal") is True, "literal": literal,
-        "extra": extra if extra is not None else {}, "signature": signature,
+        "extra": extra if extra is not None else {}, "signature": signature, "commit": commit,
     }
     return metadata
 
@@ -211,7 +220,8 @@ def _bad(name: str, value: object) -> Any:
 
 def header_dict(metadata: ResultRecordMetadata) -> dict[str, Any]:
     """The header object without its ``header_hash``: format name, version and metadata."""
-    return {"format": RECORD_FORMAT, "version": RECORD_VERSION, "metadata": metadata.to_dict()}
+    version = 1 if metadata.commit is None else 2
+    return {"format": RECORD_FORMAT, "version": version, "metadata": metadata.to_dict()}
 
 
 def canonical_header_bytes(header: dict[str, Any]) -> bytes:

@@ -31,6 +31,7 @@ from ..serializers.base import Serializer, resolve_serializer
 from ..storage.base import Storage, validate_key
 from ._streams import read_exactly, read_into
 from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
+from .journal import commit_finished
 from .literal import ResultLiteral
 from .record import (
     MAX_HEADER_SIZE,
@@ -157,11 +158,14 @@ class ResultStore:
         value: Any,
         expiration: datetime | timedelta | None = None,
         extra: Mapping[str, Any] | None = None,
+        commit: str | None = None,
     ) -> ResultRecord[Any]:
         """Persist ``value`` at ``key`` atomically and return its record.
 
         ``expiration`` is an aware datetime or a timedelta from now; ``extra`` is a
-        JSON-safe dict kept in the header (task name, cache key parts).
+        JSON-safe dict kept in the header (task name, cache key parts). ``commit`` is
+        the id of the group commit writing it (transactions set it): the record is
+        invisible to readers until that commit's journal is gone.
         """
         validate_key(key)
         expires = _expiration_moment(expiration)
@@ -185,6 +189,7 @@ class ResultStore:
             is_literal=is_literal,
             literal=value if is_literal else None,
             extra=dict(extra) if extra else {},
+            commit=commit,
         )
         if self._signing_key is not None:
             metadata.signature = sign_header(header_dict(metadata), self._signing_key)
@@ -206,7 +211,8 @@ class ResultStore:
         except FileNotFoundError:
             raise RecordNotFound(f"no record at key {key!r} in {self.storage.describe()}") from None
         if record is None:
-            raise RecordNotFound(f"the record at key {key!r} in {self.storage.describe()} has expired")
+            raise RecordNotFound(f"the record at key {key!r} in {self.storage.describe()} has expired "
+                                 "or belongs to a commit that has not finished")
         return record
 
     def lookup(self, key: str) -> ResultRecord[Any] | None:
@@ -246,7 +252,7 @@ class ResultStore:
         except RecordCorruptError as exc:
             logger.warning("record %r in %s has an unusable header: %s", key, self.storage.describe(), exc)
             return False
-        return not metadata.is_expired()
+        return self._visible(metadata)
 
     def metadata(self, key: str) -> ResultRecordMetadata:
         """The header of the record at ``key``, without reading its payload."""
@@ -255,8 +261,9 @@ class ResultStore:
             _, metadata = self._read_header(key)
         except FileNotFoundError:
             raise RecordNotFound(f"no record at key {key!r} in {self.storage.describe()}") from None
-        if metadata.is_expired():
-            raise RecordNotFound(f"the record at key {key!r} in {self.storage.describe()} has expired")
+        if not self._visible(metadata):
+            raise RecordNotFound(f"the record at key {key!r} in {self.storage.describe()} has expired "
+                                 "or belongs to a commit that has not finished")
         return metadata
 
     def delete(self, key: str) -> bool:
@@ -376,7 +383,7 @@ class ResultStore:
     def _record_from_head(self, key: str, head: bytes, requested: int) -> ResultRecord[Any] | None:
         """The record whose first bytes are ``head`` (the whole record if shorter than ``requested``)."""
         header_size, metadata, head, requested = self._parse(key, head, requested)
-        if metadata.is_expired():
+        if not self._visible(metadata):
             return None
         end = header_size + metadata.payload_size
         payload: Buffer
@@ -415,6 +422,12 @@ class ResultStore:
             if stream.read(1):
                 raise RecordCorruptError(f"record {key!r} is longer than its header says")
         return buffer
+
+    def _visible(self, metadata: ResultRecordMetadata) -> bool:
+        """Unexpired, and (for a record of a group commit) its commit finished."""
+        if metadata.is_expired():
+            return False
+        return metadata.commit is None or commit_finished(self.storage, metadata.commit)
 
     def _serializer_for(self, config: dict[str, Any]) -> Serializer:
         if config == self._serializer_config:

@@ -16,12 +16,22 @@ from typing import IO, Any, ClassVar
 from .._types import Buffer
 from ..errors import StorageError
 
-__all__ = ["RESERVED_PREFIX", "Buffer", "Storage", "as_buffer", "validate_key"]
+__all__ = ["RESERVED_PREFIX", "Buffer", "Storage", "as_buffer", "hidden_from_listing", "validate_key"]
 
 #: Key segments starting with this are resultkit's own (temporary files, lock files);
 #: they are rejected as user keys and never listed.
 RESERVED_PREFIX = ".rk-"
 
+
+def hidden_from_listing(key: str, prefix: str) -> bool:
+    """Whether ``_list(prefix)`` skips ``key``: a reserved segment below the prefix's folder.
+
+    So ``list("")`` never shows resultkit's own objects, while resultkit itself can list
+    one of its reserved folders with ``_list(".rk-txn/")``.
+    """
+    folder = prefix.rpartition("/")[0]
+    rest = key[len(folder) + 1:] if folder else key
+    return any(part.startswith(RESERVED_PREFIX) for part in rest.split("/"))
 
 
 def validate_key(key: object) -> str:

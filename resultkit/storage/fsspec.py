@@ -30,7 +30,7 @@ import fsspec
 from fsspec.core import split_protocol
 
 from ..errors import ConfigurationError, ResultkitError, StorageError
-from .base import RESERVED_PREFIX, Buffer, Storage
+from .base import RESERVED_PREFIX, Buffer, Storage, hidden_from_listing
 from .retry import DEFAULT_RETRY, RetryPolicy, call_with_retries
 
 __all__ = ["EXTRA_FOR_PROTOCOL", "FsspecStorage", "accepted_options", "check_options", "filesystem_class"]
@@ -410,9 +410,7 @@ class FsspecStorage(Storage):
         cut = len(self.root.rstrip("/")) + 1
         for path in paths:
             key = path[cut:]
-            if key.startswith(prefix) and not any(
-                part.startswith(RESERVED_PREFIX) for part in key.split("/")
-            ):
+            if key.startswith(prefix) and not hidden_from_listing(key, prefix):
                 yield key
 
     def _version(self, key: str) -> str | None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from ..errors import ConfigurationError
-from .base import Buffer, Storage
+from .base import Buffer, Storage, hidden_from_listing
 
 __all__ = ["MemoryStorage"]
 
@@ -85,7 +85,8 @@ class MemoryStorage(Storage):
 
     def _list(self, prefix: str) -> Iterator[str]:
         with self._lock:
-            keys = [k for k in self._objects if k.startswith(prefix)]
+            keys = [k for k in self._objects
+                    if k.startswith(prefix) and not hidden_from_listing(k, prefix)]
         return iter(keys)
 
     def _version(self, key: str) -> str | None:

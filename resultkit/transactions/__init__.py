@@ -17,9 +17,17 @@ from ..locking import (
     default_lock_manager,
 )
 from .states import CommitMode, IsolationLevel, TransactionState
-from .transaction import Transaction, get_transaction, transaction
+from .transaction import (
+    AsyncTransaction,
+    Transaction,
+    atransaction,
+    get_transaction,
+    register_default_store,
+    transaction,
+)
 
 __all__ = [
+    "AsyncTransaction",
     "CommitMode",
     "FileLockManager",
     "IsolationLevel",
@@ -28,7 +36,9 @@ __all__ = [
     "RedisLockManager",
     "Transaction",
     "TransactionState",
+    "atransaction",
     "default_lock_manager",
     "get_transaction",
+    "register_default_store",
     "transaction",
 ]

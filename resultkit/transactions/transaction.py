@@ -1,7 +1,13 @@
 """Transactions: BEGIN (lock, look up), STAGE, then COMMIT all or nothing, or ROLLBACK.
 
-One implementation serves ``with`` and ``async with``: the async face only moves
-the (possibly long) wait for a lock off the event loop.
+Nesting follows Prefect 3: a nested transaction inherits its parent's commit mode,
+isolation level, store and lock manager unless given its own; a child's rollback rolls
+its parents back; ``LAZY`` children hand their staged records to the parent, which
+writes them with its own in one group commit (crash-consistent: see ``journal.py``).
+
+One implementation serves ``with`` and ``async with``: BEGIN is a generator of lock
+waits that a sync driver and an async driver run, so async code awaits its lock waits
+and never blocks the event loop.
 
 >>> with transaction(key="report/2026-11", store=store) as txn:   # doctest: +SKIP
 ...     if not txn.is_committed():
@@ -17,7 +23,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Generator, Iterable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,16 +31,33 @@ from types import TracebackType
 from typing import Any, NoReturn, TypeVar
 
 from .._env import env_float
-from ..errors import ConfigurationError, LockTimeout, StorageError, TransactionError
+from ..errors import (
+    ConfigurationError,
+    LockTimeout,
+    ResultkitError,
+    SerializationError,
+    StorageError,
+    TransactionError,
+    TransactionValueNotFound,
+)
 from ..locking import LockManager, default_lock_manager
 from ..locking.lease import LEASE_SECONDS, drop_lease, keep_lease
 from ..locking.memory import default_memory_lock_manager
+from ..results.journal import CommitJournal, new_commit_id
 from .hooks import Hook, check_hooks, run_hook
 from .states import CommitMode, IsolationLevel, TransactionState
 
-__all__ = ["Hook", "Transaction", "get_transaction", "transaction"]
+__all__ = [
+    "AsyncTransaction",
+    "Hook",
+    "Transaction",
+    "atransaction",
+    "get_transaction",
+    "register_default_store",
+    "transaction",
+]
 
-logger = logging.getLogger("resultkit.transactions")
+_log = logging.getLogger("resultkit.transactions")
 
 _current: ContextVar[Transaction | None] = ContextVar("resultkit_transaction", default=None)
 _MISSING: Any = object()
@@ -45,6 +68,25 @@ _E = TypeVar("_E", bound=enum.Enum)
 def get_transaction() -> Transaction | None:
     """The innermost open transaction in this context, or None."""
     return _current.get()
+
+
+def _plain_default_store() -> Any:
+    from ..results import ResultStore
+
+    return ResultStore()
+
+
+_default_store: Callable[[], Any] = _plain_default_store
+
+
+def register_default_store(factory: Callable[[], Any]) -> None:
+    """Set what ``transaction(key=...)`` with no store (and no parent's) writes to.
+
+    The front door registers the store a task would use (the enclosing flow's or
+    ``settings`` block's storage and serializer); without it, the default storage.
+    """
+    global _default_store
+    _default_store = factory
 
 
 def _coerce(enum_type: type[_E], value: object, name: str) -> _E | None:
@@ -64,6 +106,11 @@ def _resolve_store(store: Any) -> Any:
     return ResultStore(store)
 
 
+def _storage_id(store: Any) -> tuple[type, str]:
+    storage = store.storage
+    return type(storage), storage.describe()
+
+
 @dataclass
 class _Staged:
     value: Any
@@ -74,8 +121,11 @@ class _Staged:
 @dataclass
 class _HeldLock:
     manager: LockManager
-    holder: str
     lease_token: int | None
+
+
+#: What BEGIN's generator yields when it must wait: the manager and the seconds left.
+_LockWait = tuple[LockManager, float]
 
 
 class Transaction:
@@ -93,6 +143,8 @@ class Transaction:
         overwrite: bool = False,
         lock_timeout: float | None = None,
         lock_manager: LockManager | None = None,
+        write_on_commit: bool = True,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
         if key is not None and (not isinstance(key, str) or not key):
             raise ConfigurationError(f"transaction key must be a non-empty str or None, got {key!r}")
@@ -110,6 +162,8 @@ class Transaction:
         self.overwrite = bool(overwrite)
         self.lock_timeout = lock_timeout
         self.lock_manager = lock_manager
+        self.write_on_commit = bool(write_on_commit)
+        self.logger = logger or _log
         self.state = TransactionState.PENDING
         #: The stored record BEGIN found at ``key`` (the transaction is then committed).
         self.record: Any = None
@@ -121,23 +175,29 @@ class Transaction:
         self._values: dict[str, Any] = {}
         self._token: Token[Transaction | None] | None = None
         self._lock: _HeldLock | None = None
-        # Set by a caller that looked the key up just before BEGIN and found nothing
-        # (the task hit path): BEGIN then skips its own first, unlocked lookup.
-        self._known_miss = False
+        self._holder = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
 
     def __repr__(self) -> str:
-        return f"<Transaction key={self.key!r} state={self.state.value}>"
+        return f"<{type(self).__name__} key={self.key!r} state={self.state.value}>"
 
     # -- BEGIN --------------------------------------------------------------------------
 
     def _prepare(self) -> None:
         if self.state is not TransactionState.PENDING or self._token is not None:
             raise TransactionError(f"transaction on {self.key!r} was already begun; make a new one")
-        self._parent = _current.get()
+        parent = self._parent = _current.get()
         if self.commit_mode is None:
-            self.commit_mode = CommitMode.LAZY if self._parent is not None else CommitMode.EAGER
+            self.commit_mode = parent.commit_mode if parent is not None else CommitMode.LAZY
         if self.isolation_level is None:
-            self.isolation_level = IsolationLevel.READ_COMMITTED
+            self.isolation_level = (parent.isolation_level if parent is not None
+                                    else IsolationLevel.READ_COMMITTED)
+        if self.store is None:
+            if parent is not None and parent.store is not None:
+                self.store = parent.store
+            elif self.key is not None:
+                self.store = _default_store()
+        if self.lock_manager is None and parent is not None:
+            self.lock_manager = parent.lock_manager
 
     def _needs_lock(self) -> bool:
         return self.isolation_level is IsolationLevel.SERIALIZABLE and self.key is not None
@@ -163,14 +223,15 @@ class Transaction:
             return None
         return self.store.lookup(self.key)
 
-    def _begin_io(self) -> None:
+    def _begin_steps(self, known_miss: bool) -> Generator[_LockWait, bool, None]:
         """Look the key up and, under SERIALIZABLE on a miss, take its lock and look again.
 
-        A stored record is final, so a hit needs no lock; a caller that waits for the
-        lock checks the store each time the lock is released, so a whole herd of
-        waiters reads the winner's record at once instead of taking the lock in turn.
+        Yields ``(manager, seconds)`` whenever it must wait for the lock to be released
+        and is sent whether it was; the sync and async drivers do the waiting. A stored
+        record is final, so a hit needs no lock; a waiter checks the store each time
+        the lock is released, so a whole herd reads the winner's record at once.
         """
-        self.record = None if self._known_miss else self._lookup()
+        self.record = None if known_miss else self._lookup()
         if self.record is not None or not self._needs_lock():
             return
         assert self.key is not None
@@ -182,18 +243,17 @@ class Transaction:
             ancestor = ancestor._parent
         timeout = self.lock_timeout if self.lock_timeout is not None else env_float("lock_timeout", 300)
         deadline = time.monotonic() + timeout
-        holder = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
         renewable = callable(getattr(manager, "extend_lock", None))
         hold = LEASE_SECONDS if renewable else None
-        while not manager.acquire_lock(self.key, holder, acquire_timeout=0, hold_timeout=hold):
+        while not manager.acquire_lock(self.key, self._holder, acquire_timeout=0, hold_timeout=hold):
             left = deadline - time.monotonic()
-            if left <= 0 or not manager.wait_for_lock(self.key, timeout=left):
+            if left <= 0 or not (yield manager, left):
                 self._raise_lock_timeout(manager, timeout)
             self.record = self._lookup()
             if self.record is not None:
                 return  # the holder committed while we waited
-        token = keep_lease(manager, self.key, holder, LEASE_SECONDS) if renewable else None
-        self._lock = _HeldLock(manager, holder, token)
+        token = keep_lease(manager, self.key, self._holder, LEASE_SECONDS) if renewable else None
+        self._lock = _HeldLock(manager, token)
         try:
             self.record = self._lookup()  # under the lock: someone may have committed meanwhile
         except BaseException:
@@ -222,27 +282,47 @@ class Transaction:
         drop_lease(held.lease_token)
         assert self.key is not None
         try:
-            held.manager.release_lock(self.key, held.holder)
+            held.manager.release_lock(self.key, self._holder)
         except Exception:
-            logger.warning("could not release the lock on %r (its lease may have run out)",
+            _log.warning("could not release the lock on %r (its lease may have run out)",
                            self.key, exc_info=True)
 
-    def __enter__(self) -> Transaction:
+    def begin(self, known_miss: bool = False) -> Transaction:
+        """BEGIN without a ``with`` block (pair it with :meth:`finish`).
+
+        ``known_miss=True`` says the caller looked the key up just now and found
+        nothing, so BEGIN skips its own first, unlocked lookup.
+        """
         self._prepare()
-        self._begin_io()
+        steps = self._begin_steps(known_miss)
+        try:
+            manager, left = next(steps)
+            while True:
+                assert self.key is not None
+                manager, left = steps.send(manager.wait_for_lock(self.key, timeout=left))
+        except StopIteration:
+            pass
         self._open()
         return self
+
+    async def abegin(self, known_miss: bool = False) -> Transaction:
+        """:meth:`begin` for async code: lock waits are awaited, the event loop keeps running."""
+        self._prepare()
+        steps = self._begin_steps(known_miss)
+        try:
+            manager, left = next(steps)
+            while True:
+                manager, left = steps.send(await _await_release(manager, self.key, left))
+        except StopIteration:
+            pass
+        self._open()
+        return self
+
+    def __enter__(self) -> Transaction:
+        return self.begin()
 
     async def __aenter__(self) -> Transaction:
-        self._prepare()
-        if self._needs_lock():
-            import asyncio  # only async code gets here, and its loop has imported asyncio
-
-            await asyncio.to_thread(self._begin_io)  # waiting must not block the loop
-        else:
-            self._begin_io()
-        self._open()
-        return self
+        return await self.abegin()
 
     # -- STAGE --------------------------------------------------------------------------
 
@@ -253,15 +333,26 @@ class Transaction:
         on_rollback: Iterable[Hook] | Hook = (),
         expiration: datetime | timedelta | None = None,
         extra: dict[str, Any] | None = None,
+        *,
+        on_commit_hooks: Iterable[Hook] | None = None,
+        on_rollback_hooks: Iterable[Hook] | None = None,
     ) -> None:
-        """Stage ``value`` for this transaction's key, with hooks to run at COMMIT or ROLLBACK."""
+        """Stage ``value`` for this transaction's key, with hooks to run at COMMIT or ROLLBACK.
+
+        ``on_commit_hooks`` / ``on_rollback_hooks`` are Prefect's spellings of the same
+        hooks. On a transaction that BEGIN found committed, staging is ignored.
+        """
+        if self.state is TransactionState.COMMITTED:
+            _log.debug("transaction on %r is already committed; the staged value is ignored", self.key)
+            return
         if self.state not in (TransactionState.ACTIVE, TransactionState.STAGED):
             raise TransactionError(
                 f"cannot stage a value in a {self.state.value} transaction on {self.key!r}; "
                 "stage inside the `with transaction()` block, before it commits or rolls back"
             )
-        commit_hooks = check_hooks(on_commit, "on_commit")
-        rollback_hooks = check_hooks(on_rollback, "on_rollback")
+        commit_hooks = check_hooks(on_commit, "on_commit") + check_hooks(on_commit_hooks or (), "on_commit_hooks")
+        rollback_hooks = (check_hooks(on_rollback, "on_rollback")
+                          + check_hooks(on_rollback_hooks or (), "on_rollback_hooks"))
         self._staged = _Staged(value, expiration, extra)
         self._on_commit.extend(commit_hooks)
         self._on_rollback.extend(rollback_hooks)
@@ -272,53 +363,49 @@ class Transaction:
         """The value staged in this transaction (None if nothing is staged)."""
         return None if self._staged is None else self._staged.value
 
+    def read(self) -> Any:
+        """The record stored at this transaction's key (``RecordNotFound`` if none), or None without a key."""
+        if self.store is None or self.key is None:
+            return None
+        return self.store.read(self.key)
+
     # -- COMMIT / ROLLBACK -------------------------------------------------------------
 
     def _group(self) -> list[Transaction]:
-        """This transaction's subtree, children (depth first, in order) before itself."""
+        """This transaction's open subtree, children (depth first, in order) before itself."""
         members: list[Transaction] = []
         for child in self._children:
-            members.extend(child._group())
+            if child.state in (TransactionState.ACTIVE, TransactionState.STAGED):
+                members.extend(child._group())
         members.append(self)
         return members
+
+    def _writes(self, group: list[Transaction]) -> list[Transaction]:
+        return [member for member in group if member._staged is not None and member.store is not None
+                and member.key is not None and member.write_on_commit]
 
     def commit(self) -> bool:
         """Write every staged record of this transaction and its children, then run commit hooks.
 
-        All or nothing: if any write fails, the records already written are deleted,
-        rollback hooks run and ``StorageError`` (with ``err.value``) is raised.
-        Returns False if the transaction had already committed or rolled back.
+        All or nothing, to every reader and after a crash at any point: a commit of
+        several records writes a journal first, and its records are invisible until
+        the journal is deleted at the end. If any write fails, the records already
+        written are deleted, rollback hooks run and ``StorageError`` (with
+        ``err.value``) is raised. Returns False if the transaction had already finished.
         """
+        return self._commit()
+
+    def _commit(self) -> bool:
         if self.state in (TransactionState.COMMITTED, TransactionState.ROLLED_BACK):
+            self._release_lock()
             return False
         if self.state is TransactionState.PENDING:
             raise TransactionError(f"transaction on {self.key!r} has not begun; use it in a with block")
         group = self._group()
-        written: list[Transaction] = []
-        failing = self
+        self._write_all(self._writes(group))  # on failure: undone, rolled back, raised
+        for member in group:
+            member.state = TransactionState.COMMITTED
         try:
-            for member in group:
-                if member._staged is not None and member.store is not None and member.key is not None:
-                    failing = member
-                    member.store.write(member.key, member._staged.value,
-                                       expiration=member._staged.expiration,
-                                       extra=member._staged.extra)
-                    written.append(member)
-        except BaseException as exc:
-            self._undo_writes(written)
-            value = failing._staged.value if failing._staged is not None else None
-            self.rollback()
-            if not isinstance(exc, Exception):
-                raise
-            raise StorageError(
-                f"committing the record {failing.key!r} failed ({type(exc).__name__}: {exc}), so the "
-                f"transaction rolled back and removed the {len(written)} record(s) it had written; "
-                "the computed value is on this error's .value",
-                value=value,
-            ) from exc
-        try:
-            for member in group:
-                member.state = TransactionState.COMMITTED
             for member in group:
                 for hook in member._on_commit:
                     run_hook("commit", hook, member)
@@ -327,22 +414,98 @@ class Transaction:
                 member._release_lock()
         return True
 
+    def _write_all(self, writes: list[Transaction]) -> None:
+        """Write the staged records of ``writes`` as one group commit (journaled when several)."""
+        commit_id = new_commit_id() if len(writes) > 1 else None
+        journals: list[CommitJournal] = []
+        written: list[Transaction] = []
+        failing = writes[0] if writes else self
+        try:
+            if commit_id is not None:
+                by_storage: dict[tuple[type, str], list[Transaction]] = {}
+                for member in writes:
+                    by_storage.setdefault(_storage_id(member.store), []).append(member)
+                for members in by_storage.values():
+                    journal = CommitJournal(members[0].store.storage, commit_id,
+                                            [str(member.key) for member in members])
+                    journal.open()
+                    journals.append(journal)
+            for member in writes:
+                failing = member
+                assert member._staged is not None
+                member.store.write(member.key, member._staged.value, expiration=member._staged.expiration,
+                                   extra=member._staged.extra, **({"commit": commit_id} if commit_id else {}))
+                written.append(member)
+            for journal in journals:  # the commit point, storage by storage
+                if not journal.close():
+                    raise StorageError(
+                        f"the commit of {len(writes)} records ran past its lease and was undone by "
+                        "another process; raise RESULTKIT_COMMIT_LEASE if commits are this slow"
+                    )
+        except BaseException as exc:
+            undone = self._undo_writes(written)
+            for journal in journals:
+                self._end_journal(journal, undone)
+            self._fail_commit(exc, failing, len(written))
+
     @staticmethod
-    def _undo_writes(written: list[Transaction]) -> None:
+    def _end_journal(journal: CommitJournal, undone: bool) -> None:
+        if undone:
+            try:
+                journal.close()
+                return
+            except Exception:
+                _log.debug("could not delete commit journal %s", journal.key, exc_info=True)
+        journal.abandon()
+        _log.warning(
+            "a failed commit left records in %s that it could not remove; they stay invisible and "
+            "the next reader or `resultkit gc` removes them", journal.storage.describe())
+
+    def _fail_commit(self, exc: BaseException, failing: Transaction, written: int) -> NoReturn:
+        value = failing._staged.value if failing._staged is not None else None
+        self._rollback()
+        if not isinstance(exc, Exception):
+            raise exc
+        if isinstance(exc, SerializationError):
+            raise SerializationError(
+                f"committing the record {failing.key!r} failed: {exc}; the transaction rolled back "
+                f"and removed the {written} record(s) it had written; the value is on .value",
+                value=value,
+            ) from exc
+        if isinstance(exc, ResultkitError) and not isinstance(exc, StorageError):
+            raise exc
+        raise StorageError(
+            f"committing the record {failing.key!r} failed ({type(exc).__name__}: {exc}), so the "
+            f"transaction rolled back and removed the {written} record(s) it had written; "
+            "the computed value is on this error's .value",
+            value=value,
+        ) from exc
+
+    @staticmethod
+    def _undo_writes(written: list[Transaction]) -> bool:
+        """Delete the records a failed commit wrote; True if every one is gone."""
+        undone = True
         for member in reversed(written):
             assert member.key is not None
             try:
                 member.store.delete(member.key)
             except Exception:
-                logger.error("could not remove the record %r written by a failed commit; delete it "
-                             "by hand (e.g. `resultkit rm`)", member.key, exc_info=True)
+                undone = False
+                _log.error("could not remove the record %r written by a failed commit; it stays "
+                             "invisible until the next reader or `resultkit gc` removes it",
+                             member.key, exc_info=True)
+        return undone
 
     def rollback(self) -> bool:
         """Discard staged records and run rollback hooks, newest first (children's too).
 
         Returns False if the transaction had already committed or rolled back.
         """
+        return self._rollback()
+
+    def _rollback(self) -> bool:
         if self.state in (TransactionState.COMMITTED, TransactionState.ROLLED_BACK):
+            self._release_lock()
             return False
         group = self._group()
         hooks = [(hook, member) for member in group for hook in member._on_rollback]
@@ -356,6 +519,11 @@ class Transaction:
                 member._release_lock()
         return True
 
+    def add_child(self, child: Transaction) -> None:
+        """Make ``child`` part of this transaction: committed or rolled back with it."""
+        if child is not self and all(existing is not child for existing in self._children):
+            self._children.append(child)
+
     # -- END of the block ----------------------------------------------------------------
 
     def _close_context(self) -> None:
@@ -367,29 +535,44 @@ class Transaction:
         except ValueError:  # exited in another context (e.g. a different task): restore by hand
             _current.set(self._parent)
 
-    def _finish(self, failed: bool) -> None:
+    def _settle(self, failed: bool) -> None:
+        """End of the block: roll back, commit, or hand over to the parent, as Prefect does."""
+        parent = self._parent
+        if failed:
+            self._rollback()
+        elif self.state in (TransactionState.COMMITTED, TransactionState.ROLLED_BACK):
+            self._release_lock()
+        elif self.commit_mode is CommitMode.EAGER:
+            self._commit()
+        elif parent is None:
+            if self.commit_mode is CommitMode.OFF:
+                self._rollback()  # nobody called commit()
+            else:
+                self._commit()
+        elif parent.state is TransactionState.COMMITTED:
+            self._commit()  # BEGIN found the parent committed: nobody above will write this
+        elif parent.state is TransactionState.ROLLED_BACK:
+            self._rollback()
+        if parent is not None:
+            parent.add_child(self)
+            if self.state is TransactionState.ROLLED_BACK:
+                parent._rollback()
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        """End a transaction begun with :meth:`begin`: roll back if ``exc``, else commit or hand over."""
         try:
-            if failed:
-                self.rollback()
-            elif self.state in (TransactionState.COMMITTED, TransactionState.ROLLED_BACK):
-                pass
-            elif self.commit_mode is CommitMode.EAGER:
-                self.commit()
-            elif self.commit_mode is CommitMode.LAZY:
-                self._hand_to_parent()
-            else:  # OFF: nobody called commit(), so nothing is written
-                self.rollback()
+            self._settle(failed=exc is not None)
         finally:
             self._close_context()
 
-    def _hand_to_parent(self) -> None:
-        parent = self._parent
-        if parent is None or parent.state is TransactionState.COMMITTED:
-            self.commit()  # nobody above will write it
-        elif parent.state is TransactionState.ROLLED_BACK:
-            self.rollback()
-        else:
-            parent._children.append(self)
+    async def afinish(self, exc: BaseException | None = None) -> None:
+        """:meth:`finish` for async code: the commit's writes run off the event loop."""
+        import asyncio  # only async code gets here, and its loop has imported asyncio
+
+        try:
+            await asyncio.to_thread(self._settle, exc is not None)
+        finally:
+            self._close_context()
 
     def __exit__(
         self,
@@ -397,7 +580,7 @@ class Transaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._finish(failed=exc is not None)
+        self.finish(exc)
 
     async def __aexit__(
         self,
@@ -405,20 +588,24 @@ class Transaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._finish(failed=exc is not None)
+        await self.afinish(exc)
 
     # -- values shared down the tree ----------------------------------------------------
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
-        """A copy of the value ``name`` set here or in a parent; ``default`` if none, else KeyError."""
+        """A copy of the value ``name`` set here or in a parent; ``default`` if none.
+
+        An unknown name without a default raises ``TransactionValueNotFound`` (a
+        ``KeyError`` and, as in Prefect, a ``ValueError``).
+        """
         txn: Transaction | None = self
         while txn is not None:
             if name in txn._values:
                 return copy.deepcopy(txn._values[name])
             txn = txn._parent
         if default is _MISSING:
-            raise KeyError(f"no transaction value named {name!r} here or in a parent; "
-                           f"set it with txn.set({name!r}, value) or pass a default")
+            raise TransactionValueNotFound(f"no transaction value named {name!r} here or in a parent; "
+                                           f"set it with txn.set({name!r}, value) or pass a default")
         return default
 
     def set(self, name: str, value: Any) -> None:
@@ -431,7 +618,7 @@ class Transaction:
 
     @property
     def children(self) -> list[Transaction]:
-        """Children that handed their staged records to this transaction."""
+        """The nested transactions that finished inside this one."""
         return list(self._children)
 
     def is_pending(self) -> bool:
@@ -455,6 +642,42 @@ class Transaction:
         return self.state is TransactionState.ROLLED_BACK
 
 
+async def _await_release(manager: LockManager, key: str | None, timeout: float) -> bool:
+    """Wait, without blocking the event loop, until ``key``'s lock is released (False: timed out)."""
+    assert key is not None
+    waiter = getattr(manager, "await_for_lock", None)
+    if callable(waiter):
+        return bool(await waiter(key, timeout=timeout))
+    import asyncio
+
+    return bool(await asyncio.to_thread(manager.wait_for_lock, key, timeout=timeout))
+
+
+class AsyncTransaction(Transaction):
+    """Prefect's async transaction: used with ``async with``; ``commit``/``rollback`` are awaited.
+
+    >>> async def main(store):                                   # doctest: +SKIP
+    ...     async with atransaction(key="k", store=store) as txn:
+    ...         txn.stage(1)
+    ...         await txn.commit()
+    """
+
+    def __enter__(self) -> NoReturn:
+        raise TransactionError("an AsyncTransaction is used with `async with`; for `with`, use transaction()")
+
+    async def commit(self) -> bool:  # type: ignore[override]
+        """:meth:`Transaction.commit`, with the writes off the event loop."""
+        import asyncio
+
+        return await asyncio.to_thread(self._commit)
+
+    async def rollback(self) -> bool:  # type: ignore[override]
+        """:meth:`Transaction.rollback`, with the hooks off the event loop."""
+        import asyncio
+
+        return await asyncio.to_thread(self._rollback)
+
+
 def transaction(
     key: str | None = None,
     store: Any = None,
@@ -463,6 +686,8 @@ def transaction(
     overwrite: bool = False,
     lock_timeout: float | None = None,
     lock_manager: LockManager | None = None,
+    write_on_commit: bool = True,
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
 ) -> Transaction:
     """A transaction to use with ``with`` or ``async with``.
 
@@ -472,4 +697,23 @@ def transaction(
     """
     return Transaction(key=key, store=store, commit_mode=commit_mode,
                        isolation_level=isolation_level, overwrite=overwrite,
-                       lock_timeout=lock_timeout, lock_manager=lock_manager)
+                       lock_timeout=lock_timeout, lock_manager=lock_manager,
+                       write_on_commit=write_on_commit, logger=logger)
+
+
+def atransaction(
+    key: str | None = None,
+    store: Any = None,
+    commit_mode: CommitMode | str | None = None,
+    isolation_level: IsolationLevel | str | None = None,
+    overwrite: bool = False,
+    lock_timeout: float | None = None,
+    lock_manager: LockManager | None = None,
+    write_on_commit: bool = True,
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+) -> AsyncTransaction:
+    """Prefect's ``atransaction``: an :class:`AsyncTransaction` for ``async with``."""
+    return AsyncTransaction(key=key, store=store, commit_mode=commit_mode,
+                            isolation_level=isolation_level, overwrite=overwrite,
+                            lock_timeout=lock_timeout, lock_manager=lock_manager,
+                            write_on_commit=write_on_commit, logger=logger)

@@ -14,7 +14,7 @@ from resultkit.cache_policies import INPUTS
 
 
 def stored(path) -> list[str]:
-    return sorted(p.name for p in path.iterdir()) if path.exists() else []
+    return sorted(p.name for p in path.iterdir() if not p.name.startswith(".rk-")) if path.exists() else []
 
 
 def test_a_later_failure_rolls_back_earlier_tasks_in_the_block(tmp_path):

@@ -50,7 +50,7 @@ def test_header_is_one_compact_json_line_ending_in_newline() -> None:
     assert b": " not in line and b", " not in line  # compact
     header = orjson.loads(line)
     assert header["format"] == RECORD_FORMAT == "resultkit-record"
-    assert header["version"] == RECORD_VERSION == 1
+    assert header["version"] == 1 and RECORD_VERSION == 2  # version 2 only for group commits
     assert header["metadata"]["serializer"] == {"type": "pickle", "picklelib": "cloudpickle", "protocol": 5}
     assert header["metadata"]["created"] == "2026-11-22T16:34:16.123456Z"
     assert header["metadata"]["expiration"] is None

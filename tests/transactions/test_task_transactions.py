@@ -11,7 +11,7 @@ import pytest
 
 from resultkit import flow, task, transaction
 from resultkit.cache_policies import INPUTS
-from resultkit.errors import StorageError
+from resultkit.errors import SerializationError
 from resultkit.results import ResultStore
 from resultkit.storage import LocalStorage
 from resultkit.transactions import Transaction
@@ -79,7 +79,7 @@ def test_unserializable_task_value_rolls_back_its_siblings(tmp_path: Path) -> No
     def undo(txn: Transaction) -> None:
         undone.append(txn.staged_value if isinstance(txn.staged_value, str) else "lock")
 
-    with pytest.raises(StorageError) as err, transaction():
+    with pytest.raises(SerializationError) as err, transaction():
         make("first")
         make("lock")
         make("last")

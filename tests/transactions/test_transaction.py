@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from resultkit.errors import ConfigurationError, LockTimeout, StorageError, TransactionError
+from resultkit.errors import (
+    ConfigurationError,
+    LockTimeout,
+    SerializationError,
+    StorageError,
+    TransactionError,
+)
 from resultkit.results import ResultStore
 from resultkit.storage import LocalStorage
 from resultkit.transactions import (
@@ -61,8 +67,9 @@ def test_begin_finds_an_existing_record_and_is_committed(store: ResultStore) -> 
     with transaction("answer", store=store) as txn:
         assert txn.is_committed()
         assert txn.record.result == [1, 2, 3]
-        with pytest.raises(TransactionError, match="COMMITTED"):
-            txn.stage("again")
+        txn.stage("again")  # ignored, as in Prefect: BEGIN found the record
+        assert txn.is_committed() and txn.staged_value is None
+    assert store.read("answer").result == [1, 2, 3]
 
 
 def test_overwrite_skips_the_lookup_and_replaces_the_record(store: ResultStore) -> None:
@@ -144,7 +151,7 @@ def test_nested_children_commit_with_the_parent_then_hooks_run(store: ResultStor
             a.stage("A", on_commit=[check_all_written, calls.hook("a")])
         with transaction("b", store=store) as b:
             b.stage("B", on_commit=calls.hook("b"))
-        assert a.commit_mode is CommitMode.LAZY and parent.commit_mode is CommitMode.EAGER
+        assert a.commit_mode is CommitMode.LAZY and parent.commit_mode is CommitMode.LAZY
         assert not store.exists("a") and not store.exists("b")
         assert parent.children == [a, b]
         parent.stage("P", on_commit=calls.hook("p"))
@@ -157,7 +164,7 @@ def test_nested_children_commit_with_the_parent_then_hooks_run(store: ResultStor
 def test_unserializable_child_rolls_back_the_whole_group(store: ResultStore) -> None:
     calls = Calls()
     unpicklable = threading.Lock()
-    with pytest.raises(StorageError) as err, transaction() as group:
+    with pytest.raises(SerializationError) as err, transaction() as group:
         with transaction("ok-1", store=store) as first:
             first.stage("fine", on_rollback=calls.hook("undo-1"), on_commit=calls.hook("c1"))
         with transaction("bad", store=store) as bad:
@@ -209,11 +216,20 @@ def test_commit_mode_off_writes_only_on_explicit_commit(store: ResultStore) -> N
 
 def test_without_a_store_values_and_hooks_take_part_but_nothing_is_written(tmp_path: Path) -> None:
     calls = Calls()
-    with transaction("k") as txn:
+    with transaction() as txn:
         txn.stage("v", on_commit=calls.hook("commit"))
     assert txn.is_committed() and txn.staged_value == "v"
-    assert calls.log == [("commit", "k")]
-    assert not any(tmp_path.rglob("*"))  # no storage I/O at all
+    assert calls.log == [("commit", None)]
+    assert not any(tmp_path.rglob("*"))  # no key: no storage I/O at all
+
+
+def test_a_key_without_a_store_writes_to_the_default_storage() -> None:
+    with transaction("report/1") as txn:
+        if not txn.is_committed():
+            txn.stage("built once")
+    assert ResultStore().read("report/1").result == "built once"
+    with transaction("report/1") as again:  # BEGIN finds it: the body is skipped
+        assert again.is_committed() and again.record.result == "built once"
 
 
 # -- hooks ---------------------------------------------------------------------------------
