@@ -43,7 +43,7 @@ from ..errors import (
 from ..locking import LockManager, default_lock_manager
 from ..locking.lease import LEASE_SECONDS, drop_lease, keep_lease
 from ..locking.memory import default_memory_lock_manager
-from ..results.journal import CommitJournal, new_commit_id
+from .commit import GroupWriteFailed, PendingWrite, write_group
 from .hooks import Hook, check_hooks, run_hook
 from .states import CommitMode, IsolationLevel, TransactionState
 
@@ -106,9 +106,18 @@ def _resolve_store(store: Any) -> Any:
     return ResultStore(store)
 
 
-def _storage_id(store: Any) -> tuple[type, str]:
-    storage = store.storage
-    return type(storage), storage.describe()
+def _commit_error(failure: GroupWriteFailed) -> Exception:
+    """What a failed commit raises: the cause's own resultkit type, carrying the value it lost."""
+    exc, failing = failure.cause, failure.failing
+    key, value = (failing.key, failing.value) if failing is not None else (None, None)
+    undone = f"the transaction rolled back and removed the {failure.written} record(s) it had written"
+    if isinstance(exc, SerializationError):
+        return SerializationError(f"committing the record {key!r} failed: {exc}; {undone}; "
+                                  "the value is on this error's .value", value=value)
+    if isinstance(exc, ResultkitError) and not isinstance(exc, StorageError):
+        return exc
+    return StorageError(f"committing the record {key!r} failed ({type(exc).__name__}: {exc}), so "
+                        f"{undone}; the computed value is on this error's .value", value=value)
 
 
 @dataclass
@@ -414,87 +423,18 @@ class Transaction:
                 member._release_lock()
         return True
 
-    def _write_all(self, writes: list[Transaction]) -> None:
-        """Write the staged records of ``writes`` as one group commit (journaled when several)."""
-        commit_id = new_commit_id() if len(writes) > 1 else None
-        journals: list[CommitJournal] = []
-        written: list[Transaction] = []
-        failing = writes[0] if writes else self
+    def _write_all(self, members: list[Transaction]) -> None:
+        """Write the members' staged records as one group commit; on failure roll back and raise."""
+        writes = []
+        for member in members:
+            assert member._staged is not None and member.key is not None
+            writes.append(PendingWrite(member.store, member.key, member._staged.value,
+                                       member._staged.expiration, member._staged.extra))
         try:
-            if commit_id is not None:
-                by_storage: dict[tuple[type, str], list[Transaction]] = {}
-                for member in writes:
-                    by_storage.setdefault(_storage_id(member.store), []).append(member)
-                for members in by_storage.values():
-                    journal = CommitJournal(members[0].store.storage, commit_id,
-                                            [str(member.key) for member in members])
-                    journal.open()
-                    journals.append(journal)
-            for member in writes:
-                failing = member
-                assert member._staged is not None
-                member.store.write(member.key, member._staged.value, expiration=member._staged.expiration,
-                                   extra=member._staged.extra, **({"commit": commit_id} if commit_id else {}))
-                written.append(member)
-            for journal in journals:  # the commit point, storage by storage
-                if not journal.close():
-                    raise StorageError(
-                        f"the commit of {len(writes)} records ran past its lease and was undone by "
-                        "another process; raise RESULTKIT_COMMIT_LEASE if commits are this slow"
-                    )
-        except BaseException as exc:
-            undone = self._undo_writes(written)
-            for journal in journals:
-                self._end_journal(journal, undone)
-            self._fail_commit(exc, failing, len(written))
-
-    @staticmethod
-    def _end_journal(journal: CommitJournal, undone: bool) -> None:
-        if undone:
-            try:
-                journal.close()
-                return
-            except Exception:
-                _log.debug("could not delete commit journal %s", journal.key, exc_info=True)
-        journal.abandon()
-        _log.warning(
-            "a failed commit left records in %s that it could not remove; they stay invisible and "
-            "the next reader or `resultkit gc` removes them", journal.storage.describe())
-
-    def _fail_commit(self, exc: BaseException, failing: Transaction, written: int) -> NoReturn:
-        value = failing._staged.value if failing._staged is not None else None
-        self._rollback()
-        if not isinstance(exc, Exception):
-            raise exc
-        if isinstance(exc, SerializationError):
-            raise SerializationError(
-                f"committing the record {failing.key!r} failed: {exc}; the transaction rolled back "
-                f"and removed the {written} record(s) it had written; the value is on .value",
-                value=value,
-            ) from exc
-        if isinstance(exc, ResultkitError) and not isinstance(exc, StorageError):
-            raise exc
-        raise StorageError(
-            f"committing the record {failing.key!r} failed ({type(exc).__name__}: {exc}), so the "
-            f"transaction rolled back and removed the {written} record(s) it had written; "
-            "the computed value is on this error's .value",
-            value=value,
-        ) from exc
-
-    @staticmethod
-    def _undo_writes(written: list[Transaction]) -> bool:
-        """Delete the records a failed commit wrote; True if every one is gone."""
-        undone = True
-        for member in reversed(written):
-            assert member.key is not None
-            try:
-                member.store.delete(member.key)
-            except Exception:
-                undone = False
-                _log.error("could not remove the record %r written by a failed commit; it stays "
-                             "invisible until the next reader or `resultkit gc` removes it",
-                             member.key, exc_info=True)
-        return undone
+            write_group(writes)
+        except GroupWriteFailed as failure:
+            self._rollback()
+            raise _commit_error(failure) from failure.cause
 
     def rollback(self) -> bool:
         """Discard staged records and run rollback hooks, newest first (children's too).
