@@ -292,9 +292,11 @@ def _is_abandoned(storage: Storage, journal: _Journal) -> bool:
     return time.time() > _last_sign_of_life(storage, journal) + journal.lease_seconds
 
 
-def commit_finished(storage: Storage, commit_id: str) -> bool:
-    """Whether the commit ``commit_id`` finished, so its records in ``storage`` may be read.
+def commit_finished(storage: Storage, commit_id: str, key: str) -> bool:
+    """Whether the commit ``commit_id`` finished, so its record at ``key`` may be read.
 
+    An absent journal means the commit finished, or that a recovery undid it (records
+    first, journal last): the record at ``key`` still naming the commit tells which.
     An unfinished commit whose holder is gone (or whose lease ran out) is recovered on
     the way: its records are deleted, then its journal.
     """
@@ -304,6 +306,8 @@ def commit_finished(storage: Storage, commit_id: str) -> bool:
     try:
         data = storage._read(_journal_key(commit_id))
     except FileNotFoundError:
+        if not _names_commit(storage, key, commit_id):
+            return False  # undone while we read it
         _remember_finished(commit_id)
         return True
     try:

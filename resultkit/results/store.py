@@ -252,7 +252,7 @@ class ResultStore:
         except RecordCorruptError as exc:
             logger.warning("record %r in %s has an unusable header: %s", key, self.storage.describe(), exc)
             return False
-        return self._visible(metadata)
+        return self._visible(key, metadata)
 
     def metadata(self, key: str) -> ResultRecordMetadata:
         """The header of the record at ``key``, without reading its payload."""
@@ -261,7 +261,7 @@ class ResultStore:
             _, metadata = self._read_header(key)
         except FileNotFoundError:
             raise RecordNotFound(f"no record at key {key!r} in {self.storage.describe()}") from None
-        if not self._visible(metadata):
+        if not self._visible(key, metadata):
             raise RecordNotFound(f"the record at key {key!r} in {self.storage.describe()} has expired "
                                  "or belongs to a commit that has not finished")
         return metadata
@@ -383,7 +383,7 @@ class ResultStore:
     def _record_from_head(self, key: str, head: bytes, requested: int) -> ResultRecord[Any] | None:
         """The record whose first bytes are ``head`` (the whole record if shorter than ``requested``)."""
         header_size, metadata, head, requested = self._parse(key, head, requested)
-        if not self._visible(metadata):
+        if not self._visible(key, metadata):
             return None
         end = header_size + metadata.payload_size
         payload: Buffer
@@ -423,11 +423,11 @@ class ResultStore:
                 raise RecordCorruptError(f"record {key!r} is longer than its header says")
         return buffer
 
-    def _visible(self, metadata: ResultRecordMetadata) -> bool:
+    def _visible(self, key: str, metadata: ResultRecordMetadata) -> bool:
         """Unexpired, and (for a record of a group commit) its commit finished."""
         if metadata.is_expired():
             return False
-        return metadata.commit is None or commit_finished(self.storage, metadata.commit)
+        return metadata.commit is None or commit_finished(self.storage, metadata.commit, key)
 
     def _serializer_for(self, config: dict[str, Any]) -> Serializer:
         if config == self._serializer_config:
