@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..results.journal import sweep_journals
 from ..storage.base import RESERVED_PREFIX, Storage
 from ..storage.fsspec import FsspecStorage
 from ..storage.local import LocalStorage
@@ -85,6 +86,8 @@ def _delete_if_still_expired(storage: Storage, key: str, now: datetime) -> bool:
 def cmd_gc(args: argparse.Namespace) -> int:
     """Remove (or with ``--dry-run`` list) expired records and stale temporary files."""
     storage = open_storage(args.storage, args.option)
+    # First: undo commits whose writer died, so their records are not counted as kept.
+    unfinished = sweep_journals(storage, dry_run=args.dry_run)
     now = utc_now()
     expired: list[RecordSummary] = [
         s for s in scan(storage, description="finding expired records")
@@ -121,6 +124,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
                 for t in removed_temps
             ],
             "bytes": record_bytes + temp_bytes,
+            "unfinished_commits": unfinished,
         })
         return EXIT_OK
     verb = "would remove" if args.dry_run else "removed"
@@ -138,4 +142,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         f"{verb} {len(removed_records)} expired record(s) ({format_size(record_bytes)}) and "
         f"{len(removed_temps)} temporary file(s) ({format_size(temp_bytes)}) in {storage.describe()}"
     )
+    if unfinished:
+        say(f"{'would undo' if args.dry_run else 'undid'} {len(unfinished)} unfinished commit(s) whose writer is gone "
+            f"({', '.join(commit[:12] for commit in unfinished)})")
     return EXIT_OK

@@ -356,8 +356,11 @@ def _journal_ids(storage: Storage) -> Iterator[str]:
             yield name
 
 
-def sweep_journals(storage: Storage) -> list[str]:
-    """Recover every abandoned commit in ``storage`` (``resultkit gc``); returns their ids."""
+def sweep_journals(storage: Storage, dry_run: bool = False) -> list[str]:
+    """Recover every abandoned commit in ``storage`` (``resultkit gc``); returns their ids.
+
+    ``dry_run=True`` only finds them.
+    """
     recovered = []
     storage = backing(storage)
     for commit_id in list(_journal_ids(storage)):
@@ -370,6 +373,7 @@ def sweep_journals(storage: Storage) -> list[str]:
                            storage.describe())
             continue
         if _is_abandoned(storage, journal):
-            recover_commit(storage, journal)
+            if not dry_run:
+                recover_commit(storage, journal)
             recovered.append(commit_id)
     return recovered
