@@ -617,6 +617,12 @@ class AsyncTransaction(Transaction):
 
         return await asyncio.to_thread(self._rollback)
 
+    async def read(self) -> Any:  # type: ignore[override]
+        """:meth:`Transaction.read`, off the event loop."""
+        import asyncio
+
+        return await asyncio.to_thread(Transaction.read, self)
+
 
 def transaction(
     key: str | None = None,
