@@ -69,7 +69,11 @@ def _text(value: Any) -> str | None:
 
 
 def _require_redis() -> None:
-    if importlib.util.find_spec("redis") is None:
+    try:
+        found = importlib.util.find_spec("redis") is not None
+    except ImportError:  # an import hook that refuses it: as good as not installed
+        found = False
+    if not found:
         raise ConfigurationError(_INSTALL_HINT)
 
 
