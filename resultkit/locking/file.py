@@ -121,6 +121,7 @@ class FileLockManager(PollingLockManager):
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
+        self._directory_name = str(self.directory)
         self._directory_made = False
 
     def __repr__(self) -> str:
@@ -135,7 +136,11 @@ class FileLockManager(PollingLockManager):
     # -- files ------------------------------------------------------------------------
 
     def _lock_path(self, key: str) -> Path:
-        return self.directory / (hashlib.sha256(key.encode()).hexdigest() + ".lock")
+        return Path(self._lock_file(key))
+
+    def _lock_file(self, key: str) -> str:
+        # A plain string join: this runs on every guarded write (see results/_locks.py).
+        return os.path.join(self._directory_name, hashlib.sha256(key.encode()).hexdigest() + ".lock")
 
     def _guard(self, lock_path: Path) -> AbstractContextManager[Any]:
         if not self._directory_made:
@@ -170,10 +175,11 @@ class FileLockManager(PollingLockManager):
             ) from exc
 
     @staticmethod
-    def _read(lock_path: Path) -> dict[str, Any] | None:
+    def _read(lock_path: str | Path) -> dict[str, Any] | None:
         """The live lease in ``lock_path``, or None if absent, expired, dead or unreadable."""
         try:
-            lease = json.loads(lock_path.read_bytes())
+            with open(lock_path, "rb") as file:
+                lease = json.loads(file.read())
             expired = lease["expires"] <= time.time()
             dead = lease["host"] == _HOST and not _process_alive(lease["pid"], lease.get("started"))
         except FileNotFoundError:
@@ -239,7 +245,7 @@ class FileLockManager(PollingLockManager):
 
     def lock_holder(self, key: str) -> str | None:
         """The holder of the live lock on ``key``, or None."""
-        lease = self._read(self._lock_path(key))
+        lease = self._read(self._lock_file(key))
         return None if lease is None else str(lease["holder"])
 
     # -- clean-up ---------------------------------------------------------------------------
