@@ -29,6 +29,7 @@ __all__ = [
     "adrive",
     "backoff_delays",
     "check_lock_args",
+    "doubling_delays",
     "drive",
     "not_held_error",
     "wait_steps",
@@ -145,16 +146,20 @@ def check_lock_args(key: object, holder: object, *timeouts: float | None) -> Non
             )
 
 
-def not_held_error(key: str, holder: str, actual: str) -> LockNotHeldError:
-    """The error for ``holder`` releasing the lock on ``key`` that ``actual`` holds."""
+def not_held_error(key: str, holder: str, actual: str | None = None) -> LockNotHeldError:
+    """The error for ``holder`` releasing the lock on ``key`` that ``actual`` (another holder) holds.
+
+    Only for a lock another holder holds: releasing a lock that no longer exists is a no-op.
+    """
+    who = repr(actual) if actual else "another holder"
     return LockNotHeldError(
-        f"no lock held by {holder!r} on {key!r}: it is held by {actual!r}; only the holder "
+        f"no lock held by {holder!r} on {key!r}: it is held by {who}; only the holder "
         "that acquired a lock may release it (pass the holder you acquired it with)"
     )
 
 
-def backoff_delays(first: float = 0.002, most: float = 0.01) -> Iterator[float]:
-    """Pause lengths doubling from ``first`` to ``most``, for ever.
+def doubling_delays(first: float = 0.002, most: float = 0.01) -> Iterator[float]:
+    """Pause lengths doubling from ``first`` to ``most``, for ever (``wait_steps`` caps them).
 
     The default cap is small on purpose: a waiter of a thundering herd should see the
     winner's record within ~10 ms of its release, and a poll is one stat or one Redis GET.
@@ -163,6 +168,23 @@ def backoff_delays(first: float = 0.002, most: float = 0.01) -> Iterator[float]:
     while True:
         yield delay
         delay = min(delay * 2, most)
+
+
+def backoff_delays(timeout: float | None, first: float = 0.002, most: float = 0.01) -> Iterator[float]:
+    """Sleep lengths for polling until ``timeout`` seconds pass (forever when None).
+
+    Yields the next delay (already capped by the time left); stops when time is up.
+    Kept for managers that poll by hand; the managers here use :func:`wait_steps`.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for delay in doubling_delays(first, most):
+        if deadline is None:
+            yield delay
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        yield min(delay, left)
 
 
 def wait_steps(
@@ -177,7 +199,7 @@ def wait_steps(
     time runs out while the service is still unreachable, that error is raised.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
-    delays = backoff_delays() if delays is None else delays
+    delays = doubling_delays() if delays is None else delays
     outage: Unreachable | None = None
     outage_delay = _OUTAGE_FIRST
     delay = 0.0
@@ -250,10 +272,20 @@ class PollingLockManager(abc.ABC):
 
     Subclasses implement ``_try_acquire(key, holder, hold_timeout)`` (one attempt),
     ``lock_holder(key)``, ``release_lock`` and ``extend_lock``; waiting is done here
-    by :func:`wait_steps`, polling because neither files nor Redis can notify a waiter.
-    The async face runs each attempt in a worker thread unless a subclass overrides
-    ``_atry_acquire`` / ``_ais_free`` with native coroutines.
+    by :func:`wait_steps`, polling because neither files nor Redis can notify a waiter,
+    with pauses doubling from ``first_poll`` to ``slowest_poll`` seconds (a subclass whose
+    poll costs more, e.g. a request to an object store, raises them). The async face runs
+    each attempt in a worker thread unless a subclass overrides ``_atry_acquire`` /
+    ``_ais_free`` with native coroutines.
     """
+
+    #: Polling bounds, in seconds (see :func:`doubling_delays`).
+    first_poll = 0.002
+    slowest_poll = 0.01
+
+    def _steps(self, timeout: float | None, key: str) -> Generator[float, bool, bool]:
+        return wait_steps(timeout, f"lock {key!r} ({self!r})",
+                          doubling_delays(self.first_poll, self.slowest_poll))
 
     @abc.abstractmethod
     def _try_acquire(self, key: str, holder: str, hold_timeout: float) -> bool:
@@ -283,7 +315,7 @@ class PollingLockManager(abc.ABC):
         """Take the lock on ``key`` for ``holder``; False if not free within ``acquire_timeout``."""
         check_lock_args(key, holder, acquire_timeout, hold_timeout)
         hold = DEFAULT_HOLD_TIMEOUT if hold_timeout is None else hold_timeout
-        return drive(wait_steps(acquire_timeout, f"lock {key!r} ({self!r})"),
+        return drive(self._steps(acquire_timeout, key),
                      lambda: self._try_acquire(key, holder, hold), time.sleep)
 
     async def aacquire_lock(
@@ -298,7 +330,7 @@ class PollingLockManager(abc.ABC):
 
         check_lock_args(key, holder, acquire_timeout, hold_timeout)
         hold = DEFAULT_HOLD_TIMEOUT if hold_timeout is None else hold_timeout
-        return await adrive(wait_steps(acquire_timeout, f"lock {key!r} ({self!r})"),
+        return await adrive(self._steps(acquire_timeout, key),
                             lambda: self._atry_acquire(key, holder, hold), asyncio.sleep)
 
     def is_locked(self, key: str) -> bool:
@@ -311,12 +343,11 @@ class PollingLockManager(abc.ABC):
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Wait until ``key`` is unlocked; False if still locked after ``timeout`` seconds."""
-        return drive(wait_steps(timeout, f"lock {key!r} ({self!r})"),
-                     lambda: not self.is_locked(key), time.sleep)
+        return drive(self._steps(timeout, key), lambda: not self.is_locked(key), time.sleep)
 
     async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """:meth:`wait_for_lock` for coroutines: polls with awaited pauses."""
         import asyncio
 
-        return await adrive(wait_steps(timeout, f"lock {key!r} ({self!r})"),
-                            lambda: self._ais_free(key), asyncio.sleep)
+        return await adrive(self._steps(timeout, key), lambda: self._ais_free(key),
+                            asyncio.sleep)

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, ClassVar
 from .base import (
     DEFAULT_HOLD_TIMEOUT,
     adrive,
-    backoff_delays,
     check_lock_args,
+    doubling_delays,
     drive,
     not_held_error,
     wait_steps,
@@ -245,7 +245,7 @@ class MemoryLockManager:
     def _steps(self, timeout: float | None, key: str) -> Generator[float, bool, bool]:
         # Releases wake waiters, so pauses may be long: no polling interval.
         return wait_steps(timeout, f"lock {key!r} (MemoryLockManager)",
-                          backoff_delays(_LONGEST_PAUSE, _LONGEST_PAUSE))
+                          doubling_delays(_LONGEST_PAUSE, _LONGEST_PAUSE))
 
 
 _DEFAULT = MemoryLockManager()

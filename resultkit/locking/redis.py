@@ -247,7 +247,7 @@ class RedisLockManager(PollingLockManager):
         """
         check_lock_args(key, holder)
         if self._run("release", key, holder) < 0:
-            raise not_held_error(key, holder, self.lock_holder(key) or "another holder")
+            raise not_held_error(key, holder, self.lock_holder(key))
 
     def extend_lock(self, key: str, holder: str, hold_timeout: float) -> bool:
         """Renew ``holder``'s lease on ``key`` for ``hold_timeout`` seconds; False if not held."""
