@@ -11,9 +11,9 @@ their timeout.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -66,6 +66,27 @@ def _text(value: Any) -> str | None:
     if value is None or isinstance(value, str):  # str when decode_responses=True
         return value
     return bytes(value).decode()
+
+
+async def _closer(client: Any) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:  # the loop is shutting down (asyncio.run's shutdown_asyncgens)
+        await client.aclose()
+
+
+def _close_at_loop_shutdown(client: Any) -> AsyncIterator[None]:
+    """Close ``client``'s connections when its event loop shuts down, before it closes.
+
+    An async generator started on a loop is finalized by ``loop.shutdown_asyncgens()``,
+    which ``asyncio.run`` calls; its ``finally`` then runs on that loop. The caller keeps
+    the generator alive (the loop holds it weakly). Its first step has no awaits, so it is
+    started here without a round trip through the loop.
+    """
+    closer = _closer(client)
+    with contextlib.suppress(StopIteration):
+        closer.__anext__().send(None)  # type: ignore[attr-defined]
+    return closer
 
 
 def _require_redis() -> None:
@@ -140,8 +161,8 @@ class RedisLockManager(PollingLockManager):
         self.redis_kwargs = redis_kwargs
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
-        self._async: weakref.WeakKeyDictionary[Any, tuple[Any, dict[str, Any]]] = (
-            weakref.WeakKeyDictionary())
+        # One asyncio client per event loop: (client, its scripts, its closer).
+        self._async: dict[Any, tuple[Any, dict[str, Any], Any]] = {}
 
     def __repr__(self) -> str:
         if self.password is not None and self._from_url:
@@ -194,8 +215,11 @@ class RedisLockManager(PollingLockManager):
                 import redis.asyncio
             except ImportError:
                 raise ConfigurationError(_INSTALL_HINT) from None
-            state = self._async[loop] = (self._make_client(redis.asyncio), {})
-        return state
+            for closed in [each for each in self._async if each.is_closed()]:
+                del self._async[closed]
+            client = self._make_client(redis.asyncio)
+            state = self._async[loop] = (client, {}, _close_at_loop_shutdown(client))
+        return state[0], state[1]
 
     @contextmanager
     def _reaching(self) -> Iterator[None]:

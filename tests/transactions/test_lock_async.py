@@ -147,3 +147,34 @@ def test_memory_lock_manager_wakes_coroutines_of_several_loops(lock_key: str) ->
     for thread in threads:
         thread.join(120)
     assert outcomes == [True, True]
+
+
+def test_redis_async_clients_close_their_connections_when_their_loop_ends(
+    redis_url: str, lock_key: str
+) -> None:
+    import redis
+
+    from resultkit.transactions import RedisLockManager
+
+    admin = redis.Redis.from_url(redis_url)
+    name = f"rk-{lock_key.rsplit('/', 1)[-1][:12]}"
+    locks = RedisLockManager(redis_url, client_name=name)
+
+    def connections() -> int:
+        return sum(1 for client in admin.client_list() if client.get("name") == name)
+
+    async def use() -> int:
+        assert await locks.aacquire_lock(lock_key, "a", acquire_timeout=0)
+        assert not await locks.await_for_lock(lock_key, timeout=0)
+        opened = connections()
+        locks.release_lock(lock_key, "a")
+        return opened
+
+    for _ in range(3):  # a new event loop each time, as asyncio.run makes
+        assert asyncio.run(use()) >= 1
+    for _ in range(500):  # the server sees the disconnects shortly after the loops shut down
+        if connections() <= 1:  # at most the sync client's own connection
+            break
+        threading.Event().wait(0.01)
+    assert connections() <= 1
+    assert len(locks._async) <= 1  # clients of closed loops are dropped
