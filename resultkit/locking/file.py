@@ -11,6 +11,7 @@ both win; the kernel drops that lock when its process dies, so it cannot go stal
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ __all__ = ["FileLockManager"]
 
 _HOST = socket.gethostname()
 _TMP_SUFFIX = ".tmp"
+_FULL = (errno.ENOSPC, errno.EDQUOT)  # a full disk or quota: storage, not configuration
 #: A lease's temporary file untouched this long has no writer left (``sweep`` removes it).
 STALE_TMP_SECONDS = 3600.0
 
@@ -147,6 +149,8 @@ class FileLockManager(PollingLockManager):
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
+                if exc.errno in _FULL:
+                    raise self._storage_error(exc) from exc
                 raise ConfigurationError(
                     f"FileLockManager cannot create its lock directory {str(self.directory)!r} "
                     f"({exc}); pass a writable directory shared by every process that locks"
@@ -168,11 +172,14 @@ class FileLockManager(PollingLockManager):
         except OSError as exc:
             if isinstance(exc, ResultkitError):
                 raise
-            raise StorageError(
-                f"FileLockManager cannot write in its lock directory {str(self.directory)!r} "
-                f"({type(exc).__name__}: {exc}); free space there (a full disk?) or pass a "
-                "writable directory shared by every process that locks"
-            ) from exc
+            raise self._storage_error(exc) from exc
+
+    def _storage_error(self, exc: OSError) -> StorageError:
+        return StorageError(
+            f"FileLockManager cannot write in its lock directory {str(self.directory)!r} "
+            f"({type(exc).__name__}: {exc}); free space there (a full disk?) or pass a "
+            "writable directory shared by every process that locks"
+        )
 
     @staticmethod
     def _read(lock_path: str | Path) -> dict[str, Any] | None:

@@ -200,6 +200,31 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(mountpoint)], check=True)
 
 
+@pytest.fixture
+def no_inodes_left(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs whose inodes are all used: no file or folder can be created on it."""
+    mountpoint = tmp_path / "no-inodes"
+    mountpoint.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=64", "tmpfs",
+                    str(mountpoint)], check=True)
+    try:
+        (mountpoint / "storage").mkdir()
+        with pytest.raises(OSError):  # ENOSPC once the inodes run out
+            for index in range(1000):
+                (mountpoint / f"f{index}").touch()
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)
+
+
+def test_full_disk_creating_the_lock_directory_raises_storage_error(no_inodes_left: Path) -> None:
+    store = ResultStore(LocalStorage(no_inodes_left / "storage"))
+    lock_dir = no_inodes_left / "storage" / ".rk-locks"
+    with pytest.raises(StorageError, match=str(lock_dir)):
+        with transaction("k", store=store, isolation_level="SERIALIZABLE"):
+            pass
+
+
 def _leftover_temp_files(directory: Path) -> list[str]:
     return [p.name for p in directory.rglob("*") if p.name.endswith(".tmp")]
 
