@@ -56,9 +56,9 @@ class _Keeper:
             self._changed.notify()
             return token
 
-    def holders(self, manager: Any, key: str) -> list[str]:
+    def holders(self, key: str) -> list[str]:
         with self._changed:
-            return [h.holder for h in self._held.values() if h.key == key and h.manager == manager]
+            return [held.holder for held in self._held.values() if held.key == key]
 
     def drop(self, token: int | None) -> None:
         if token is not None:
@@ -111,6 +111,10 @@ def drop_lease(token: int | None) -> None:
     _keeper.drop(token)
 
 
-def kept_holders(manager: Any, key: str) -> list[str]:
-    """The holders whose lease on ``key`` with ``manager`` this process is keeping."""
-    return _keeper.holders(manager, key)
+def kept_holders(key: str) -> list[str]:
+    """The holders whose lease on ``key`` this process is keeping (with any lock manager).
+
+    A caller checks each against its own manager (``is_lock_holder``): two manager
+    objects for one lock service (two ``RedisLockManager`` of one URL) see the same holder.
+    """
+    return _keeper.holders(key)

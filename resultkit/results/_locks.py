@@ -131,7 +131,7 @@ class StoreLocks:
             return False
         candidates = [holder or self.generate_default_holder()]
         if holder is None:
-            candidates += kept_holders(manager, key)
+            candidates += kept_holders(key)
         return not any(manager.is_lock_holder(key, each) for each in candidates)
 
     def _check_write(self, key: str, holder: str | None) -> None:

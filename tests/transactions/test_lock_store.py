@@ -231,3 +231,18 @@ def test_a_serializable_transaction_writes_and_reads_its_own_locked_key(tmp_path
         txn.stage("committed under the lock")
     assert store.read("mine").result == "committed under the lock"
     assert not store.is_locked("mine")
+
+
+def test_a_transaction_writes_through_a_store_whose_manager_is_another_object_for_one_server(
+    tmp_path: Path, redis_url: str
+) -> None:
+    from resultkit.transactions import RedisLockManager
+
+    store = ResultStore(LocalStorage(tmp_path), lock_manager=RedisLockManager(redis_url))
+    key = f"two-objects/{tmp_path.name}"
+    with transaction(key, store=store, isolation_level="SERIALIZABLE",
+                     lock_manager=RedisLockManager(redis_url)) as txn:  # a second object
+        assert store.is_locked(key)
+        txn.stage("written under the transaction's lock")
+    assert store.read(key).result == "written under the transaction's lock"
+    assert not store.is_locked(key)
