@@ -215,8 +215,9 @@ class RedisLockManager(PollingLockManager):
                 import redis.asyncio
             except ImportError:
                 raise ConfigurationError(_INSTALL_HINT) from None
-            for closed in [each for each in self._async if each.is_closed()]:
-                del self._async[closed]
+            for other in list(self._async):  # list(): other threads' loops may add theirs
+                if other.is_closed():
+                    self._async.pop(other, None)
             client = self._make_client(redis.asyncio)
             state = self._async[loop] = (client, {}, _close_at_loop_shutdown(client))
         return state[0], state[1]
