@@ -164,13 +164,13 @@ def test_redis_outage_outlasting_the_timeout_raises_naming_the_server(
     assert log.events["outage"].is_set()  # it was retried before giving up
 
 
-def test_a_transactions_redis_lock_is_a_short_lease(redis_url: str) -> None:
+def test_a_transactions_redis_lock_is_a_short_lease(redis_url: str, tmp_path: Path) -> None:
     import redis
 
     manager = RedisLockManager(redis_url)
     key = f"lease/{uuid.uuid4().hex}"
     client = redis.Redis.from_url(redis_url)
-    with transaction(key, store=ResultStore(LocalStorage(f"/tmp/unused-{uuid.uuid4().hex}")),
+    with transaction(key, store=ResultStore(LocalStorage(tmp_path)),
                      isolation_level="SERIALIZABLE", lock_manager=manager) as txn:
         remaining_ms = client.pttl(f"resultkit:lock:{key}")
         txn.rollback()
