@@ -153,6 +153,42 @@ def test_redis_outage_while_waiting_is_retried_until_the_server_is_back(
     assert manager.is_lock_holder(key, "waiter")
 
 
+def test_a_serializable_transaction_waits_through_a_redis_outage(
+    own_redis: _RedisServer, lock_log: Callable[..., _LogEvents], tmp_path: Path
+) -> None:
+    key = f"outage/{uuid.uuid4().hex}"
+    manager = RedisLockManager(own_redis.url, socket_connect_timeout=2, socket_timeout=5)
+    store = ResultStore(LocalStorage(tmp_path / "storage"))
+    assert manager.acquire_lock(key, "a-worker-on-the-lost-server", hold_timeout=300)
+    log = lock_log(waiting=f"lock {key!r}", outage="retrying with backoff")
+    outcome: list[Any] = []
+
+    def run_the_transaction() -> None:
+        try:
+            with transaction(key, store=store, isolation_level="SERIALIZABLE",
+                             lock_manager=manager, lock_timeout=120) as txn:
+                txn.stage("computed after the outage")
+            outcome.append(txn.is_committed())
+        except BaseException as exc:  # the assertion below shows it
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run_the_transaction)
+    worker.start()
+    try:
+        assert log.events["waiting"].wait(60), "the transaction never waited for the lock"
+        own_redis.stop()
+        assert log.events["outage"].wait(60), "the transaction never noticed the outage"
+        own_redis.start()
+        worker.join(120)
+    finally:
+        if own_redis.proc is None:
+            own_redis.start()
+        worker.join(120)
+    assert outcome == [True]
+    assert store.read(key).result == "computed after the outage"
+    assert not manager.is_locked(key)
+
+
 def test_redis_outage_outlasting_the_timeout_raises_naming_the_server(
     own_redis: _RedisServer, lock_log: Callable[..., _LogEvents]
 ) -> None:
