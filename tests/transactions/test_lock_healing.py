@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -214,6 +215,41 @@ def test_a_transactions_redis_lock_is_a_short_lease(redis_url: str, tmp_path: Pa
     assert LEASE_SECONDS <= 15
     assert 0 < remaining_ms <= 15_000
     assert not manager.is_locked(key)
+
+
+def _redis_transaction_until_killed(storage_path: str, url: str, key: str, ready: Any) -> None:
+    """In a child process: hold ``key``'s Redis lock in a SERIALIZABLE transaction, for ever."""
+    store = ResultStore(LocalStorage(storage_path))
+    with transaction(key, store=store, isolation_level="SERIALIZABLE",
+                     lock_manager=RedisLockManager(url)):
+        ready.set()
+        threading.Event().wait()
+
+
+def test_a_killed_holders_redis_lock_is_taken_over_within_15_s(
+    spawn: Any, redis_url: str, tmp_path: Path
+) -> None:
+    import redis
+
+    key = f"takeover/{uuid.uuid4().hex}"
+    storage_path = str(tmp_path / "storage")
+    ready = spawn.Event()
+    doomed = spawn.Process(target=_redis_transaction_until_killed,
+                           args=(storage_path, redis_url, key, ready))
+    doomed.start()
+    try:
+        assert ready.wait(60), "the holder never took the lock"
+        os.kill(doomed.pid, signal.SIGKILL)  # a crashed machine: nobody releases the lock
+    finally:
+        doomed.join(30)
+    remaining_ms = redis.Redis.from_url(redis_url).pttl(f"resultkit:lock:{key}")
+    assert 0 < remaining_ms <= 15_000  # the dead holder's lease: at most 15 s left
+    store = ResultStore(LocalStorage(storage_path))
+    with transaction(key, store=store, isolation_level="SERIALIZABLE",
+                     lock_manager=RedisLockManager(redis_url), lock_timeout=30) as txn:
+        assert not txn.is_committed()
+        txn.stage("taken over")
+    assert store.read(key).result == "taken over"
 
 
 # -- a full disk ---------------------------------------------------------------------------
