@@ -13,6 +13,7 @@ from typing import Any
 from .errors import (
     ConfigurationError,
     HashError,
+    LockNotHeldError,
     LockTimeout,
     RecordCorruptError,
     RecordNotFound,
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigurationError",
     "Flow",
     "HashError",
+    "LockNotHeldError",
     "LockTimeout",
     "RecordCorruptError",
     "RecordNotFound",

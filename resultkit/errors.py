@@ -12,7 +12,8 @@ catches all of them::
     ├── RecordCorruptError      a record failed its size, checksum or signature check
     ├── LockTimeout             a lock was not acquired within ``lock_timeout``
     └── TransactionError        a transaction was used out of order
-        └── TransactionValueNotFound   ``txn.get`` of an unknown name (also KeyError, ValueError)
+        ├── LockNotHeldError    releasing a lock another holder holds (also a ``ValueError``)
+        └── TransactionValueNotFound  ``txn.get`` of an unknown name (also ``KeyError``, ``ValueError``)
 
 Every message names the offending argument, value or type and says how to fix it.
 """
@@ -24,6 +25,7 @@ from typing import Any
 __all__ = [
     "ConfigurationError",
     "HashError",
+    "LockNotHeldError",
     "LockTimeout",
     "RecordCorruptError",
     "RecordNotFound",
@@ -90,6 +92,13 @@ class LockTimeout(ResultkitError, TimeoutError):
 
 class TransactionError(ResultkitError, RuntimeError):
     """A transaction was used in a way its state does not allow."""
+
+
+class LockNotHeldError(TransactionError, ValueError):
+    """A lock was released (or used) by a holder that does not hold it; another holder does.
+
+    A ``ValueError`` too, the type Prefect's lock managers raise here.
+    """
 
 
 class TransactionValueNotFound(TransactionError, KeyError, ValueError):

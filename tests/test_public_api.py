@@ -9,9 +9,9 @@ import pytest
 import resultkit
 
 PUBLIC = {
-    "ConfigurationError", "Flow", "HashError", "LockTimeout", "RecordCorruptError", "RecordNotFound",
-    "ResultkitError", "SerializationError", "State", "StorageError", "Task", "TransactionError",
-    "TransactionValueNotFound",
+    "ConfigurationError", "Flow", "HashError", "LockNotHeldError", "LockTimeout",
+    "RecordCorruptError", "RecordNotFound", "ResultkitError", "SerializationError", "State",
+    "StorageError", "Task", "TransactionError", "TransactionValueNotFound",
     "__version__", "flow", "get_transaction", "settings", "task", "transaction",
 }
 

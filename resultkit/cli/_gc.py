@@ -4,7 +4,8 @@ An expired record is a miss for every reader, so deleting it changes no result.
 Before each deletion the header is read again, so a record rewritten since the scan
 (fresh, unexpired) is kept. Temporary files (``.rk-tmp-*``) are what a writer that
 died mid-write leaves behind on local storage; one untouched for an hour has no
-writer left.
+writer left. Lock files (``.rk-locks/*.lock`` and their ``.guard`` files) of keys no
+longer locked are removed too: one would otherwise stay for every key ever locked.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ._output import EXIT_OK, format_size, format_time, print_json, print_table,
 from ._scan import RecordSummary, parallel_map, scan, summarize, utc_now
 from ._target import open_storage
 
-__all__ = ["STALE_TEMP_SECONDS", "StaleTempFile", "cmd_gc", "stale_temp_files"]
+__all__ = ["STALE_TEMP_SECONDS", "StaleTempFile", "cmd_gc", "stale_temp_files", "sweep_lock_files"]
 
 #: Temporary files untouched for longer than this are removed.
 STALE_TEMP_SECONDS = 3600.0
@@ -76,6 +77,22 @@ def stale_temp_files(storage: Storage, min_age: float = STALE_TEMP_SECONDS) -> l
     return sorted(found, key=lambda t: t.path)
 
 
+def sweep_lock_files(storage: Storage, dry_run: bool = False) -> list[str]:
+    """Remove (or list) the lock files of keys no longer locked, beside local storage.
+
+    Paths are relative to the storage root; only the default ``FileLockManager``'s
+    folder (``.rk-locks``) is swept.
+    """
+    from ..locking import FileLockManager, default_lock_manager
+
+    manager = default_lock_manager(storage)
+    root = _local_root(storage)
+    if not isinstance(manager, FileLockManager) or root is None:
+        return []
+    return [os.path.relpath(path, root).replace(os.sep, "/")
+            for path in manager.sweep(dry_run=dry_run)]
+
+
 def _delete_if_still_expired(storage: Storage, key: str, now: datetime) -> bool:
     current = summarize(storage.read_head, key)
     if current is None or current.expiry_state(now) != "expired":
@@ -94,6 +111,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         if s.expiry_state(now) == "expired"
     ]
     temps = stale_temp_files(storage)
+    lock_files = sweep_lock_files(storage, dry_run=args.dry_run)
     removed_records: list[RecordSummary] = []
     removed_temps: list[StaleTempFile] = []
     if args.dry_run:
@@ -123,24 +141,27 @@ def cmd_gc(args: argparse.Namespace) -> int:
                 {"path": t.path, "size": t.size, "age_seconds": round(t.age_seconds, 1)}
                 for t in removed_temps
             ],
+            "lock_files": lock_files,
             "bytes": record_bytes + temp_bytes,
             "unfinished_commits": unfinished,
         })
         return EXIT_OK
     verb = "would remove" if args.dry_run else "removed"
-    if removed_records or removed_temps:
+    if removed_records or removed_temps or lock_files:
         print_table(
             None,
             ("what", "key or path", "size", "expired / age"),
             [("record", s.key, format_size(s.size),
               format_time(s.metadata.expiration if s.metadata else None)) for s in removed_records]
             + [("temp file", t.path, format_size(t.size), f"{t.age_seconds / 3600:.1f} h")
-               for t in removed_temps],
+               for t in removed_temps]
+            + [("lock file", path, "-", "unlocked") for path in lock_files],
             right_aligned=("size",),
         )
     say(
         f"{verb} {len(removed_records)} expired record(s) ({format_size(record_bytes)}) and "
-        f"{len(removed_temps)} temporary file(s) ({format_size(temp_bytes)}) in {storage.describe()}"
+        f"{len(removed_temps)} temporary file(s) ({format_size(temp_bytes)}) and "
+        f"{len(lock_files)} lock file(s) of unlocked keys in {storage.describe()}"
     )
     if unfinished:
         say(f"{'would undo' if args.dry_run else 'undid'} {len(unfinished)} unfinished commit(s) whose writer is gone "

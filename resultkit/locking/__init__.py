@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .base import DEFAULT_HOLD_TIMEOUT, LockManager
+from .base import DEFAULT_HOLD_TIMEOUT, LeasedLockManager, LockManager
 from .file import FileLockManager
 from .memory import MemoryLockManager, default_memory_lock_manager
 from .redis import RedisLockManager
@@ -14,6 +14,7 @@ from .redis import RedisLockManager
 __all__ = [
     "DEFAULT_HOLD_TIMEOUT",
     "FileLockManager",
+    "LeasedLockManager",
     "LockManager",
     "MemoryLockManager",
     "RedisLockManager",
@@ -28,16 +29,18 @@ _file_managers_guard = threading.Lock()
 
 
 def default_lock_manager(store: Any) -> LockManager | None:
-    """The lock manager that needs no configuration for ``store``'s storage, or None.
+    """The lock manager that needs no configuration for a store's (or a storage's) records, or None.
 
     Local storage gets a ``FileLockManager`` in ``basepath/.rk-locks``; in-process
     memory storage gets the process's ``MemoryLockManager``; remote storage gets
-    None (configure one, e.g. ``RedisLockManager(url)``).
+    None (configure one, e.g. ``RedisLockManager(url)``). ``store`` is a
+    ``ResultStore`` or a ``Storage``.
     """
-    storage = getattr(store, "storage", None)
+    from ..storage import LocalStorage, MemoryStorage, Storage
+
+    storage = store if isinstance(store, Storage) else getattr(store, "storage", None)
     if storage is None:
         return None
-    from ..storage import LocalStorage, MemoryStorage
 
     if isinstance(storage, LocalStorage):
         directory = Path(storage.basepath) / LOCKS_FOLDER

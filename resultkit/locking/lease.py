@@ -1,9 +1,11 @@
 """Keeps the leases of held locks alive while their holder process lives.
 
-A transaction holds its lock with a short lease (``LEASE_SECONDS``) and this
+A transaction holds its lock with a short lease (``LEASE_SECONDS``, 15 s) and this
 keeper renews it every third of that, from one daemon thread per process. A
-holder that dies stops renewing, so its lock frees itself within one lease,
-while a slow but live holder is never overtaken.
+holder that dies stops renewing, so its lock frees itself within one lease (a
+Redis lock of a killed machine is taken over within 15 s), while a slow but live
+holder is never overtaken. A renewal that fails because the lock service is down
+is retried at the next turn.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LEASE_SECONDS", "keep_lease", "drop_lease"]
+__all__ = ["LEASE_SECONDS", "drop_lease", "keep_lease", "kept_holders"]
 
 logger = logging.getLogger("resultkit.transactions")
 
 #: Lease of a transaction's lock; a dead holder's lock is free again within this.
-LEASE_SECONDS = 60.0
+LEASE_SECONDS = 15.0
 
 
 @dataclass
@@ -53,6 +55,10 @@ class _Keeper:
                 self._thread.start()
             self._changed.notify()
             return token
+
+    def holders(self, key: str) -> list[str]:
+        with self._changed:
+            return [held.holder for held in self._held.values() if held.key == key]
 
     def drop(self, token: int | None) -> None:
         if token is not None:
@@ -103,3 +109,12 @@ def keep_lease(manager: Any, key: str, holder: str, hold_timeout: float) -> int 
 def drop_lease(token: int | None) -> None:
     """Stop renewing the lease registered as ``token``."""
     _keeper.drop(token)
+
+
+def kept_holders(key: str) -> list[str]:
+    """The holders whose lease on ``key`` this process is keeping (with any lock manager).
+
+    A caller checks each against its own manager (``is_lock_holder``): two manager
+    objects for one lock service (two ``RedisLockManager`` of one URL) see the same holder.
+    """
+    return _keeper.holders(key)

@@ -29,6 +29,7 @@ from ..errors import (
 from ..serializers._buffers import allocate_payload_buffer
 from ..serializers.base import Serializer, resolve_serializer
 from ..storage.base import Storage, validate_key
+from ._locks import StoreLocks
 from ._streams import read_exactly, read_into
 from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
 from .journal import commit_finished
@@ -103,8 +104,11 @@ def _expiration_moment(expiration: datetime | timedelta | None) -> datetime | No
     )
 
 
-class ResultStore:
+class ResultStore(StoreLocks):
     """Result records in a storage: self-describing, checksummed, optionally signed.
+
+    Prefect's lock API (``acquire_lock``, ``release_lock``, ``is_locked``, ...) comes
+    from :class:`~resultkit.results._locks.StoreLocks`.
 
     >>> store = ResultStore("/tmp/results")               # doctest: +SKIP
     >>> store.write("answer", {"x": 42}).result
@@ -159,15 +163,19 @@ class ResultStore:
         expiration: datetime | timedelta | None = None,
         extra: Mapping[str, Any] | None = None,
         commit: str | None = None,
+        holder: str | None = None,
     ) -> ResultRecord[Any]:
         """Persist ``value`` at ``key`` atomically and return its record.
 
         ``expiration`` is an aware datetime or a timedelta from now; ``extra`` is a
         JSON-safe dict kept in the header (task name, cache key parts). ``commit`` is
         the id of the group commit writing it (transactions set it): the record is
-        invisible to readers until that commit's journal is gone.
+        invisible to readers until that commit's journal is gone. A write is
+        refused (``TransactionError``) while a holder other than ``holder`` (default:
+        this caller) holds ``key``'s lock.
         """
         validate_key(key)
+        self._check_write(key, holder)
         expires = _expiration_moment(expiration)
         if extra is not None and not isinstance(extra, Mapping):
             raise ConfigurationError(
@@ -200,12 +208,15 @@ class ResultStore:
 
     # -- reading -------------------------------------------------------------------
 
-    def read(self, key: str) -> ResultRecord[Any]:
+    def read(self, key: str, holder: str | None = None) -> ResultRecord[Any]:
         """The record at ``key``, verified; ``RecordNotFound`` if absent or expired.
 
         Raises ``RecordCorruptError`` for a damaged, truncated or wrongly signed
         record, and ``SerializationError`` if its payload cannot be deserialized.
+        While a holder other than ``holder`` holds ``key``'s lock, waits for it first
+        (at most ``lock_timeout`` seconds, then ``LockTimeout``).
         """
+        self._wait_until_readable(key, holder)
         try:
             record = self._load(key)
         except FileNotFoundError:

@@ -8,12 +8,28 @@ from typing import Any
 
 import pytest
 
-from resultkit.errors import ConfigurationError, TransactionError
-from resultkit.transactions import FileLockManager, LockManager, MemoryLockManager
+from resultkit.errors import ConfigurationError, LockNotHeldError, TransactionError
+from resultkit.locking import LeasedLockManager
+from resultkit.transactions import FileLockManager, LockManager
 
 
 def test_is_a_lock_manager(lock_manager: Any) -> None:
     assert isinstance(lock_manager, LockManager)
+    assert isinstance(lock_manager, LeasedLockManager)  # extend_lock and lock_holder too
+
+
+def test_a_manager_without_the_async_methods_is_not_a_lock_manager() -> None:
+    class SyncOnly:
+        def acquire_lock(self, key: str, holder: str, acquire_timeout: Any = None,
+                         hold_timeout: Any = None) -> bool:
+            return True
+
+        def release_lock(self, key: str, holder: str) -> None: ...
+        def is_locked(self, key: str) -> bool: return False
+        def is_lock_holder(self, key: str, holder: str) -> bool: return False
+        def wait_for_lock(self, key: str, timeout: Any = None) -> bool: return True
+
+    assert not isinstance(SyncOnly(), LockManager)
 
 
 def test_acquire_free_lock_makes_caller_the_holder(lock_manager: Any, lock_key: str) -> None:
@@ -47,15 +63,28 @@ def test_release_frees_the_lock_for_others(lock_manager: Any, lock_key: str) -> 
 
 def test_releasing_a_lock_held_by_someone_else_raises(lock_manager: Any, lock_key: str) -> None:
     assert lock_manager.acquire_lock(lock_key, "alice")
-    with pytest.raises(TransactionError) as err:
+    with pytest.raises(LockNotHeldError) as err:
         lock_manager.release_lock(lock_key, "mallory")
+    assert isinstance(err.value, ValueError) and isinstance(err.value, TransactionError)
     assert lock_key in str(err.value) and "'alice'" in str(err.value)
+    assert "'mallory'" in str(err.value)
     assert lock_manager.is_lock_holder(lock_key, "alice")
 
 
-def test_releasing_an_unlocked_key_raises(lock_manager: Any, lock_key: str) -> None:
-    with pytest.raises(TransactionError, match="not locked"):
-        lock_manager.release_lock(lock_key, "alice")
+def test_releasing_a_lock_that_no_longer_exists_is_a_no_op(lock_manager: Any, lock_key: str) -> None:
+    lock_manager.release_lock(lock_key, "alice")  # never locked
+    assert lock_manager.acquire_lock(lock_key, "alice")
+    lock_manager.release_lock(lock_key, "alice")
+    lock_manager.release_lock(lock_key, "alice")  # released twice (a retry after a rollback)
+    lock_manager.release_lock(lock_key, "bob")  # nobody holds it, whoever asks
+    assert not lock_manager.is_locked(lock_key)
+
+
+def test_releasing_an_expired_lock_is_a_no_op(lock_manager: Any, lock_key: str) -> None:
+    assert lock_manager.acquire_lock(lock_key, "alice", hold_timeout=0.05)
+    assert lock_manager.wait_for_lock(lock_key, timeout=30)  # the lease runs out
+    lock_manager.release_lock(lock_key, "alice")
+    assert not lock_manager.is_locked(lock_key)
 
 
 def test_expired_lease_is_reclaimed(lock_manager: Any, lock_key: str) -> None:
@@ -63,7 +92,7 @@ def test_expired_lease_is_reclaimed(lock_manager: Any, lock_key: str) -> None:
     # bob waits (bounded) until alice's lease runs out; alice never releases.
     assert lock_manager.acquire_lock(lock_key, "bob", acquire_timeout=30, hold_timeout=60)
     assert lock_manager.is_lock_holder(lock_key, "bob")
-    with pytest.raises(TransactionError, match="'bob'"):
+    with pytest.raises(LockNotHeldError, match="'bob'"):
         lock_manager.release_lock(lock_key, "alice")
 
 
@@ -125,9 +154,10 @@ def test_bad_arguments_raise_configuration_error(lock_manager: Any, bad: dict[st
 def test_pickled_manager_still_works(lock_manager: Any, lock_key: str) -> None:
     copy = pickle.loads(pickle.dumps(lock_manager))
     assert copy.acquire_lock(lock_key, "alice", acquire_timeout=0)
-    # File and Redis locks are shared state: the original sees the copy's lock.
-    shared = not isinstance(lock_manager, MemoryLockManager)
-    assert lock_manager.is_locked(lock_key) is shared
+    # Files and Redis are shared state, and in one process a MemoryLockManager unpickles as
+    # the process's own: the original sees the copy's lock.
+    assert lock_manager.is_locked(lock_key)
+    lock_manager.release_lock(lock_key, "alice")
 
 
 def test_file_locks_one_file_per_key_named_by_hash(tmp_path: Any) -> None:
