@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from .._types import Buffer
 from ..errors import ConfigurationError, SerializationError
 
-__all__ = ["Buffer", "Serializer", "register_serializer_type", "resolve_serializer"]
+__all__ = ["Buffer", "Serializer", "dumps_value", "register_serializer_type", "resolve_serializer"]
 
 
 # type name -> "module:Class", imported on first use (fsspec-registry style).
@@ -90,6 +90,24 @@ class Serializer(abc.ABC):
         options = {k: v for k, v in self.to_config().items() if k != "type"}
         args = ", ".join(f"{k}={v!r}" for k, v in options.items())
         return f"{type(self).__name__}({args})"
+
+
+def dumps_value(serializer: Serializer, value: Any) -> Sequence[Buffer]:
+    """``serializer.dumps_chunks(value)``; any failure is a ``SerializationError`` carrying ``value``.
+
+    What a writer calls, so ``err.value`` always holds the value that could not be stored.
+    """
+    try:
+        return serializer.dumps_chunks(value)
+    except SerializationError as exc:
+        exc.attach_value(value)
+        raise
+    except Exception as exc:  # a third-party serializer raising its own error types
+        raise SerializationError(
+            f"{serializer!r} failed to serialize a value of type {type(value).__qualname__} "
+            f"({type(exc).__name__}: {exc}); fix the serializer or choose another result_serializer",
+            value=value,
+        ) from exc
 
 
 def register_serializer_type(type_name: str, target: type[Serializer] | str) -> None:
