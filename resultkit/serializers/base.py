@@ -148,11 +148,12 @@ def resolve_serializer(value: str | Serializer | None, default: str = "pickle") 
     if name.startswith("compressed/"):
         inner = resolve_serializer(name.split("/", 1)[1])
         return _serializer_class("compressed")._from_options({"serializer": inner.to_config()})
-    if name in ("pickle", "json", "compressed"):
-        if name == "compressed":
-            return _serializer_class("compressed")._from_options({"serializer": {"type": "pickle"}})
+    if name == "compressed":
+        return _serializer_class("compressed")._from_options({"serializer": {"type": "pickle"}})
+    if name in _TYPES:  # built in, or registered with register_serializer_type (its defaults)
         return _serializer_class(name)._from_options({})
     raise ConfigurationError(
         f"unknown serializer name {value!r}; use 'pickle', 'json', 'compressed/pickle', "
-        "'compressed/json' or a Serializer instance"
+        "'compressed/json', a type registered with register_serializer_type() "
+        f"(registered: {sorted(_TYPES)}) or a Serializer instance"
     )

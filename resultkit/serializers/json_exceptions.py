@@ -14,7 +14,7 @@ import builtins
 from collections.abc import Callable
 from typing import Any
 
-from ._json_lookup import warn_missing_class
+from ._json_lookup import imported_object, warn_missing_class
 
 __all__ = ["decode_exception", "encode_exception"]
 
@@ -60,15 +60,17 @@ def decode_exception(obj: dict[str, Any], find_class: Callable[[str], type | Non
         raise ValueError("an exception needs a 'cls' string and an 'args' list")
     exc: BaseException
     builtin = _builtin_class(tag[len(_BUILTINS_PREFIX):]) if tag.startswith(_BUILTINS_PREFIX) else None
-    found = builtin or find_class(tag)
+    found = builtin or find_class(tag)  # an exception class, or None
     if builtin is not None:
         exc = _call_builtin(builtin, args, obj.get("filenames"))
     elif found is not None and issubclass(found, BaseException):
         exc = BaseException.__new__(found, *args)  # no __init__: the data chose the class
         exc.args = tuple(args)
+    elif imported_object(tag) is not None:  # the data names something, but no exception class
+        raise ValueError(f"{tag!r} is not an exception class")
     else:
         base = _builtin_class(obj.get("base")) or Exception
-        warn_missing_class("exception class", tag, f"a {base.__name__} with the same arguments")
+        warn_missing_class("exception class", tag, f"an instance of {base.__name__} with the same arguments")
         exc = _call_builtin(base, args, obj.get("filenames"))
     notes = obj.get("notes")
     if isinstance(notes, list):
