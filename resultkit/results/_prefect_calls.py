@@ -109,7 +109,7 @@ class PrefectStoreCalls:
         """The store's storage, under Prefect's name."""
         return self.storage
 
-    def key_to_write(self, key: str | None) -> str:
+    def _key_to_write(self, key: str | None) -> str:
         """``key``, validated, or a fresh one from ``storage_key_fn`` when it is None."""
         if key is None:
             key = self.storage_key_fn()
@@ -128,7 +128,7 @@ class PrefectStoreCalls:
         The value is serialized here, so the metadata is complete and a value that cannot
         be serialized fails now; :meth:`persist_result_record` writes it.
         """
-        metadata, _ = self._build_record(self.key_to_write(key), obj, expiration, None)
+        metadata, _ = self._build_record(self._key_to_write(key), obj, expiration, None)
         return ResultRecord(metadata, obj, storage=self.storage)
 
     def persist_result_record(self, result_record: ResultRecord[Any]) -> ResultRecord[Any]:

@@ -197,7 +197,7 @@ class ResultStore(PrefectStoreCalls):
         ``SerializationError`` with the value on ``err.value``, and nothing is written.
         """
         value = chosen_value(value, obj)
-        metadata, views = self._build_record(self.key_to_write(key), value, expiration, extra, commit)
+        metadata, views = self._build_record(self._key_to_write(key), value, expiration, extra, commit)
         header = encode_header(metadata)
         # Header and payload chunks go to storage as they are: no join, no extra copy.
         self.storage.write(metadata.storage_key, [header, *views])
