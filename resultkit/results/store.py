@@ -235,10 +235,10 @@ class ResultStore(PrefectStoreCalls):
             metadata.signature = sign_header(header_dict(metadata), self._signing_key)
         return metadata, views
 
-    # -- reading -------------------------------------------------------------------
-
-    # The async face: each runs the sync method above in a worker thread.
+    # The async face (awrite, aread, aexists): each runs its sync method in a worker thread.
     awrite = in_thread(write)
+
+    # -- reading -------------------------------------------------------------------
 
     def read(self, key: str) -> ResultRecord[Any]:
         """The record at ``key``, verified; ``RecordNotFound`` if absent or expired.
