@@ -277,7 +277,7 @@ def _encode_other(obj: Any) -> Any:
 
 
 def _can_pickle(obj: Any) -> bool:
-    from .pickle import can_pickle  # pickle.py imports this module: import on the failure path
+    from .pickle import can_pickle  # imported on the failure path only
 
     return can_pickle(obj)
 
