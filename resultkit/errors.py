@@ -59,11 +59,18 @@ class _CarriesValue(ResultkitError):
         self.value = None if value is _NO_VALUE else value
         self.has_value = value is not _NO_VALUE
 
+    def attach_value(self, value: Any) -> None:
+        """Attach the computed ``value`` this error is about (``err.value``, ``err.has_value``)."""
+        self.value = value
+        self.has_value = True
+
 
 class SerializationError(_CarriesValue):
     """A value cannot be serialized, or stored bytes cannot be deserialized.
 
-    When raised while committing a computed value, ``err.value`` holds that value.
+    Raised while writing a computed value, ``err.value`` holds that value (nothing
+    was written), so nothing computed is lost; ``err.has_value`` tells whether one is
+    attached.
     """
 
 

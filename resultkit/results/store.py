@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from importlib import metadata as _importlib_metadata
 from typing import Any
@@ -27,9 +27,18 @@ from ..errors import (
     StorageError,
 )
 from ..serializers._buffers import allocate_payload_buffer
-from ..serializers.base import Serializer, resolve_serializer
+from ..serializers.base import Serializer, dumps_value, resolve_serializer
 from ..storage.base import Storage, validate_key
+from ._async import in_thread
 from ._locks import StoreLocks
+from ._prefect_calls import (
+    MISSING,
+    PrefectStoreCalls,
+    check_store_options,
+    chosen_storage,
+    chosen_value,
+    default_storage_key,
+)
 from ._streams import read_exactly, read_into
 from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
 from .journal import commit_finished
@@ -104,11 +113,14 @@ def _expiration_moment(expiration: datetime | timedelta | None) -> datetime | No
     )
 
 
-class ResultStore(StoreLocks):
+class ResultStore(StoreLocks, PrefectStoreCalls):
     """Result records in a storage: self-describing, checksummed, optionally signed.
 
-    Prefect's lock API (``acquire_lock``, ``release_lock``, ``is_locked``, ...) comes
-    from :class:`~resultkit.results._locks.StoreLocks`.
+    Prefect's keyword names are accepted too: ``ResultStore(result_storage=...,
+    serializer=...)``, ``write(obj=..., key=...)``, ``read(key=...)``, and the
+    coroutines ``aread``/``awrite``/``aexists``. Prefect's lock API (``acquire_lock``,
+    ``release_lock``, ``is_locked``, ...) comes from
+    :class:`~resultkit.results._locks.StoreLocks`.
 
     >>> store = ResultStore("/tmp/results")               # doctest: +SKIP
     >>> store.write("answer", {"x": 42}).result
@@ -123,12 +135,23 @@ class ResultStore(StoreLocks):
         serializer: Serializer | str | None = None,
         lock_manager: Any = None,
         signing_key: str | bytes | None = None,
+        *,
+        result_storage: Storage | str | os.PathLike[str] | None = None,
+        metadata_storage: None = None,
+        cache_result_in_memory: bool = True,
+        storage_key_fn: Callable[[], str] = default_storage_key,
     ) -> None:
+        storage = chosen_storage(storage, result_storage, metadata_storage)
+        check_store_options(cache_result_in_memory, storage_key_fn)
         self.storage: Storage = resolve_storage_value(storage)
         self.serializer: Serializer = resolve_serializer(
             serializer, default=str(env_setting("default_serializer") or "pickle")
         )
         self.lock_manager = lock_manager
+        #: Kept for Prefect's API; values are kept in memory by the task layer, not here.
+        self.cache_result_in_memory = cache_result_in_memory
+        #: Makes the key of a record written without one (``write(obj=value)``).
+        self.storage_key_fn = storage_key_fn
         self._signing_key = resolve_signing_key(signing_key)
         self._init_caches()
 
@@ -158,31 +181,48 @@ class ResultStore(StoreLocks):
 
     def write(
         self,
-        key: str,
-        value: Any,
+        key: str | None = None,
+        value: Any = MISSING,
         expiration: datetime | timedelta | None = None,
         extra: Mapping[str, Any] | None = None,
         commit: str | None = None,
         holder: str | None = None,
+        *,
+        obj: Any = MISSING,
     ) -> ResultRecord[Any]:
         """Persist ``value`` at ``key`` atomically and return its record.
 
         ``expiration`` is an aware datetime or a timedelta from now; ``extra`` is a
         JSON-safe dict kept in the header (task name, cache key parts). ``commit`` is
         the id of the group commit writing it (transactions set it): the record is
-        invisible to readers until that commit's journal is gone. A write is
-        refused (``TransactionError``) while a holder other than ``holder`` (default:
-        this caller) holds ``key``'s lock.
+        invisible to readers until that commit's journal is gone. Prefect's spelling
+        ``write(obj=value, key=key)`` works too; without a key, one is made by
+        ``storage_key_fn``. A value the serializer cannot write raises
+        ``SerializationError`` with the value on ``err.value``, and nothing is written.
+        A write is refused (``TransactionError``) while a holder other than ``holder``
+        (default: this caller) holds ``key``'s lock.
         """
-        validate_key(key)
+        value = chosen_value(value, obj)
+        key = self._key_to_write(key)
         self._check_write(key, holder)
+        metadata, views = self._build_record(key, value, expiration, extra, commit)
+        header = encode_header(metadata)
+        # Header and payload chunks go to storage as they are: no join, no extra copy.
+        self.storage.write(metadata.storage_key, [header, *views])
+        return ResultRecord(metadata, value, storage=self.storage)
+
+    def _build_record(
+        self, key: str, value: Any, expiration: datetime | timedelta | None, extra: Mapping[str, Any] | None,
+        commit: str | None = None,
+    ) -> tuple[ResultRecordMetadata, list[memoryview]]:
+        """The metadata of a record of ``value`` at ``key`` and its payload views (nothing written)."""
         expires = _expiration_moment(expiration)
         if extra is not None and not isinstance(extra, Mapping):
             raise ConfigurationError(
                 f"extra must be a dict of JSON-safe values, got {type(extra).__name__} {extra!r}"
             )
         is_literal = ResultLiteral.supports(value)
-        chunks: Sequence[Buffer] = () if is_literal else self.serializer.dumps_chunks(value)
+        chunks: Sequence[Buffer] = () if is_literal else dumps_value(self.serializer, value)
         views = [as_byte_view(chunk) for chunk in chunks]
         payload_size = sum(view.nbytes for view in views)
         algorithm = BLAKE3 if self._signing_key else XXH3_128
@@ -201,10 +241,10 @@ class ResultStore(StoreLocks):
         )
         if self._signing_key is not None:
             metadata.signature = sign_header(header_dict(metadata), self._signing_key)
-        header = encode_header(metadata)
-        # Header and payload chunks go to storage as they are: no join, no extra copy.
-        self.storage.write(key, [header, *views])
-        return ResultRecord(metadata, value, storage=self.storage)
+        return metadata, views
+
+    # The async face (awrite, aread, aexists): each runs its sync method in a worker thread.
+    awrite = in_thread(write)
 
     # -- reading -------------------------------------------------------------------
 
@@ -225,6 +265,8 @@ class ResultStore(StoreLocks):
             raise RecordNotFound(f"the record at key {key!r} in {self.storage.describe()} has expired "
                                  "or belongs to a commit that has not finished")
         return record
+
+    aread = in_thread(read)
 
     def lookup(self, key: str) -> ResultRecord[Any] | None:
         """The record at ``key``, or None when it is absent, expired or unusable (with a warning).
@@ -264,6 +306,8 @@ class ResultStore(StoreLocks):
             logger.warning("record %r in %s has an unusable header: %s", key, self.storage.describe(), exc)
             return False
         return self._visible(key, metadata)
+
+    aexists = in_thread(exists)
 
     def metadata(self, key: str) -> ResultRecordMetadata:
         """The header of the record at ``key``, without reading its payload."""

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from .._types import Buffer
 from ..errors import ConfigurationError, SerializationError
 
-__all__ = ["Buffer", "Serializer", "register_serializer_type", "resolve_serializer"]
+__all__ = ["Buffer", "Serializer", "dumps_value", "register_serializer_type", "resolve_serializer"]
 
 
 # type name -> "module:Class", imported on first use (fsspec-registry style).
@@ -92,6 +92,24 @@ class Serializer(abc.ABC):
         return f"{type(self).__name__}({args})"
 
 
+def dumps_value(serializer: Serializer, value: Any) -> Sequence[Buffer]:
+    """``serializer.dumps_chunks(value)``; any failure is a ``SerializationError`` carrying ``value``.
+
+    What a writer calls, so ``err.value`` always holds the value that could not be stored.
+    """
+    try:
+        return serializer.dumps_chunks(value)
+    except SerializationError as exc:
+        exc.attach_value(value)
+        raise
+    except Exception as exc:  # a third-party serializer raising its own error types
+        raise SerializationError(
+            f"{serializer!r} failed to serialize a value of type {type(value).__qualname__} "
+            f"({type(exc).__name__}: {exc}); fix the serializer or choose another result_serializer",
+            value=value,
+        ) from exc
+
+
 def register_serializer_type(type_name: str, target: type[Serializer] | str) -> None:
     """Make ``type_name`` loadable from records, as a class or a ``"module:Class"`` path."""
     _TYPES[type_name] = target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
@@ -130,11 +148,12 @@ def resolve_serializer(value: str | Serializer | None, default: str = "pickle") 
     if name.startswith("compressed/"):
         inner = resolve_serializer(name.split("/", 1)[1])
         return _serializer_class("compressed")._from_options({"serializer": inner.to_config()})
-    if name in ("pickle", "json", "compressed"):
-        if name == "compressed":
-            return _serializer_class("compressed")._from_options({"serializer": {"type": "pickle"}})
+    if name == "compressed":
+        return _serializer_class("compressed")._from_options({"serializer": {"type": "pickle"}})
+    if name in _TYPES:  # built in, or registered with register_serializer_type (its defaults)
         return _serializer_class(name)._from_options({})
     raise ConfigurationError(
         f"unknown serializer name {value!r}; use 'pickle', 'json', 'compressed/pickle', "
-        "'compressed/json' or a Serializer instance"
+        "'compressed/json', a type registered with register_serializer_type() "
+        f"(registered: {sorted(_TYPES)}) or a Serializer instance"
     )

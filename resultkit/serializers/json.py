@@ -7,10 +7,11 @@ the other. The payload is plain UTF-8 text.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..errors import ConfigurationError, SerializationError
+from ._json_options import check_dumps_kwargs, check_hook, check_loads_kwargs
 from .base import Buffer, Serializer
 from .json_types import TAG, decode_object, encode_value
 
@@ -25,6 +26,10 @@ _TAG_MARKER = f'"{TAG}"'.encode()
 class JSONSerializer(Serializer):
     """Serializes values as type-tagged JSON text that rebuilds equal values.
 
+    Prefect's arguments are accepted: ``object_encoder=None`` and ``object_decoder=None``
+    (the type tags are built in; hooks are refused), ``dumps_kwargs`` and
+    ``loads_kwargs`` (JSON options that shape the text, e.g. ``{"indent": 2}``).
+
     >>> from datetime import date
     >>> s = JSONSerializer()
     >>> s.dumps({"day": date(2026, 11, 22)})
@@ -35,7 +40,14 @@ class JSONSerializer(Serializer):
 
     type: ClassVar[str] = "json"
 
-    def __init__(self, jsonlib: str = "json") -> None:
+    def __init__(
+        self,
+        jsonlib: str = "json",
+        object_encoder: None = None,
+        object_decoder: None = None,
+        dumps_kwargs: Mapping[str, Any] | None = None,
+        loads_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
         if jsonlib not in _JSON_LIBRARIES:
             raise ConfigurationError(f"jsonlib must be 'json' or 'orjson', got {jsonlib!r}")
         if jsonlib == "orjson":
@@ -45,11 +57,27 @@ class JSONSerializer(Serializer):
                 raise ConfigurationError(
                     "jsonlib='orjson' needs the orjson package: pip install orjson"
                 ) from exc
+        check_hook("object_encoder", object_encoder)
+        check_hook("object_decoder", object_decoder)
         self.jsonlib = jsonlib
+        #: Always None: kept for Prefect's API (the type tags are built in).
+        self.object_encoder: None = None
+        self.object_decoder: None = None
+        self.dumps_kwargs = check_dumps_kwargs(dumps_kwargs, jsonlib)
+        self.loads_kwargs = check_loads_kwargs(loads_kwargs, jsonlib)
+        self._dumps_options: dict[str, Any] = {"ensure_ascii": False, "allow_nan": False}
+        if "indent" not in self.dumps_kwargs:
+            self._dumps_options["separators"] = (",", ":")  # json's compact default otherwise
+        self._dumps_options.update(self.dumps_kwargs)
 
     def to_config(self) -> dict[str, Any]:
-        """``{"type": "json", "jsonlib": ...}``."""
-        return {"type": self.type, "jsonlib": self.jsonlib}
+        """``{"type": "json", "jsonlib": ...}``, plus ``dumps_kwargs``/``loads_kwargs`` when set."""
+        config: dict[str, Any] = {"type": self.type, "jsonlib": self.jsonlib}
+        if self.dumps_kwargs:
+            config["dumps_kwargs"] = dict(self.dumps_kwargs)
+        if self.loads_kwargs:
+            config["loads_kwargs"] = dict(self.loads_kwargs)
+        return config
 
     def dumps_chunks(self, obj: Any) -> Sequence[Buffer]:
         """One chunk of UTF-8 JSON text."""
@@ -71,8 +99,8 @@ class JSONSerializer(Serializer):
             if self.jsonlib == "orjson":
                 import orjson
 
-                return [orjson.dumps(tree)]
-            text = json.dumps(tree, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+                return [orjson.dumps(tree, **self.dumps_kwargs)]
+            text = json.dumps(tree, **self._dumps_options)
             return [text.encode("utf-8")]
         except (TypeError, ValueError) as exc:  # e.g. a lone surrogate in a string
             raise SerializationError(
@@ -96,7 +124,9 @@ class JSONSerializer(Serializer):
                 tree = orjson.loads(data)
                 return _decode_tree(tree) if needs_decoding else tree
             text = str(data, "utf-8")
-            return json.loads(text, object_hook=decode_object) if needs_decoding else json.loads(text)
+            if needs_decoding:
+                return json.loads(text, object_hook=decode_object, **self.loads_kwargs)
+            return json.loads(text, **self.loads_kwargs)
         except SerializationError:
             raise
         except (ValueError, TypeError, RecursionError) as exc:  # orjson.JSONDecodeError is a ValueError

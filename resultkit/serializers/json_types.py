@@ -5,10 +5,10 @@ not all strings, or that has a ``"__rk__"`` key of its own, becomes
 ``{"__rk__": "dict", "v": [[key, value], ...]}``. Lists, str-keyed dicts, strings,
 bools, None, int64 ints and finite floats stay as they are.
 
-Decoding never imports or runs code named by the data: dataclasses, pydantic models
-and enums are rebuilt only from a class registered with :func:`register_json_type`
-or found in an already-imported module; otherwise they come back as plain values
-with a ``UserWarning``.
+Decoding never imports or runs code named by the data: dataclasses, pydantic models,
+enums and exception classes are rebuilt only from a class registered with
+:func:`register_json_type` or found in an already-imported module; otherwise they come
+back as plain values (exceptions: as their nearest built-in base) with a ``UserWarning``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import enum
+import io
 import pathlib
 import sys
 import uuid
@@ -28,6 +29,9 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ConfigurationError, SerializationError
+from ._json_lookup import class_origin, imported_object, warn_missing_class
+from ._json_lookup import qualified_name as _qualified_name
+from .json_exceptions import decode_exception, encode_exception
 
 __all__ = ["TAG", "decode_object", "encode_value", "register_json_type"]
 
@@ -78,8 +82,8 @@ def register_json_type(
         )
     if encode is None and _structured_kind(cls) is None:
         raise ConfigurationError(
-            f"register_json_type({cls.__qualname__}): only dataclasses, pydantic models and enums "
-            "can be registered without encode= and decode= functions"
+            f"register_json_type({cls.__qualname__}): only dataclasses, pydantic models, enums and "
+            "exception classes can be registered without encode= and decode= functions"
         )
     tag = _qualified_name(cls) if tag is None else tag
     if not isinstance(tag, str) or not tag:
@@ -101,11 +105,9 @@ def register_json_type(
     _BY_TAG[tag] = registration
 
 
-def _qualified_name(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 def _structured_kind(cls: type) -> str | None:
+    if issubclass(cls, BaseException):  # first: a dataclass exception is still an exception
+        return "exception"
     if issubclass(cls, enum.Enum):
         return "enum"
     if dataclasses.is_dataclass(cls):
@@ -231,7 +233,10 @@ _ENCODERS: dict[type, Callable[[Any], Any]] = {
 
 def _class_tag(cls: type) -> str:
     registration = _BY_CLASS.get(cls)
-    return registration.tag if registration is not None else _qualified_name(cls)
+    if registration is not None:
+        return registration.tag
+    origin = class_origin(cls)  # Result[str] is tagged, and rebuilt, as Result
+    return _class_tag(origin) if origin is not cls else _qualified_name(cls)
 
 
 def _encode_other(obj: Any) -> Any:
@@ -241,6 +246,8 @@ def _encode_other(obj: Any) -> Any:
         if registration is not None and registration.encode is not None:
             return {TAG: "custom", "tag": registration.tag, "v": encode_value(registration.encode(obj))}
     kind = _structured_kind(cls)
+    if kind == "exception":
+        return encode_exception(obj, _class_tag(cls), encode_value, TAG)
     if kind == "enum":
         return {TAG: "enum", "cls": _class_tag(cls), "v": encode_value(obj.value)}
     if kind == "dataclass":
@@ -256,11 +263,23 @@ def _encode_other(obj: Any) -> Any:
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(obj, numpy.ndarray | numpy.generic):
         return _encode_numpy(numpy, obj)
+    if isinstance(obj, io.IOBase):
+        raise SerializationError(
+            f"JSONSerializer does not serialize file-like objects ({cls.__module__}.{cls.__qualname__}); "
+            "it was not read. Store its contents (e.g. .read() or .getvalue()) or its path instead"
+        )
     raise SerializationError(
         f"JSONSerializer cannot serialize a value of type {cls.__module__}.{cls.__qualname__}: "
-        "register it with resultkit.serializers.register_json_type(cls, encode=..., decode=...), "
-        "or use PickleSerializer"
+        "register it with resultkit.serializers.register_json_type(cls, encode=..., decode=...)"
+        + (", or use PickleSerializer" if _can_pickle(obj) else "; pickle cannot hold it either, so "
+           "return plain data instead (leave open files, locks, sockets and clients out of the result)")
     )
+
+
+def _can_pickle(obj: Any) -> bool:
+    from .pickle import can_pickle  # imported on the failure path only
+
+    return can_pickle(obj)
 
 
 def _encode_numpy(numpy: Any, obj: Any) -> dict[str, Any]:
@@ -336,31 +355,14 @@ def _decode_float(obj: dict[str, Any]) -> float:
 def _find_class(tag: str, kind: str) -> type | None:
     """The registered or already-imported class of ``kind`` for ``tag``; never imports anything."""
     registration = _BY_TAG.get(tag)
-    target: Any = registration.cls if registration is not None else _imported_object(tag)
+    target: Any = registration.cls if registration is not None else imported_object(tag)
     if isinstance(target, type) and _structured_kind(target) == kind:
         return target
     return None
 
 
-def _imported_object(qualified_name: str) -> Any:
-    module_name, _, qualname = qualified_name.partition(":")
-    target: Any = sys.modules.get(module_name)
-    for part in qualname.split(".") if qualname else ():
-        # vars() rather than getattr(): a module __getattr__ could import or run code.
-        target = vars(target).get(part) if hasattr(target, "__dict__") else None
-        if target is None:
-            return None
-    return target if qualname else None
-
-
 def _missing_class(kind: str, tag: str, fallback: str) -> None:
-    warnings.warn(
-        f"JSONSerializer: {kind} {tag!r} is not registered and its module is not imported, so it "
-        f"is returned as {fallback}; import it or register it with "
-        "resultkit.serializers.register_json_type() before loading",
-        UserWarning,
-        stacklevel=4,
-    )
+    warn_missing_class(kind, tag, fallback, stacklevel=5)
 
 
 def _decode_enum(obj: dict[str, Any]) -> Any:
@@ -486,6 +488,7 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "dataclass": _decode_dataclass,
     "pydantic": _decode_pydantic,
     "custom": _decode_custom,
+    "exception": lambda obj: decode_exception(obj, lambda tag: _find_class(tag, "exception")),
     "ndarray": _decode_ndarray,
     "npscalar": _decode_npscalar,
 }

@@ -23,7 +23,7 @@ from ..errors import ConfigurationError, SerializationError
 from ._pickle_reducers import fast_pickler_class
 from .base import Buffer, Serializer
 
-__all__ = ["PickleSerializer"]
+__all__ = ["PickleSerializer", "can_pickle"]
 
 #: Libraries a record's config may make us import; anything else named by data is never imported.
 TRUSTED_PICKLE_LIBRARIES = frozenset({"pickle", "cloudpickle", "dill"})
@@ -46,6 +46,32 @@ def _padding(offset: int) -> int:
 def _type_name(obj: Any) -> str:
     cls = type(obj)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def can_pickle(obj: Any) -> bool:
+    """Whether the default ``PickleSerializer`` (cloudpickle) could store ``obj``; for error hints."""
+    try:
+        import cloudpickle
+
+        cloudpickle.dumps(obj)
+    except Exception:  # any failure: do not suggest pickle
+        return False
+    return True
+
+
+def _hint(obj: Any) -> str:
+    """What to do about a value pickle refused: JSON only when JSON can hold the value."""
+    from .json_types import encode_value
+
+    try:
+        encode_value(obj)
+    except Exception:  # any failure means JSON is no way out either
+        return (
+            "Return plain data instead: leave open files, locks, sockets, connections, generators "
+            "and clients out of the result (or give their class __reduce__), or set "
+            "persist_result=False for this task"
+        )
+    return "JSONSerializer can store this value: use result_serializer='json'"
 
 
 class PickleSerializer(Serializer):
@@ -136,8 +162,7 @@ class PickleSerializer(Serializer):
                 stream = module.dumps(obj, protocol=self.protocol)
         except Exception as exc:
             raise SerializationError(
-                f"{self!r} cannot serialize a value of type {_type_name(obj)}: {exc}. Exclude it "
-                "from the result, or use JSONSerializer or a custom serializer"
+                f"{self!r} cannot serialize a value of type {_type_name(obj)}: {exc}. {_hint(obj)}"
             ) from exc
 
         header = bytearray(_FRAME.pack(_MAGIC, _FRAME_VERSION, len(stream), len(buffers)))

@@ -97,8 +97,17 @@ numpy_scalars = _numpy_dtypes.flatmap(
     ).map(lambda a: a[()])
 )
 
+# Built-in exception types, whose arguments are themselves values (JSON and pickle both keep them).
+exceptions = (
+    st.builds(ValueError, st.text(max_size=8))
+    | st.builds(KeyError, hashables)
+    | st.builds(RuntimeError, st.text(max_size=8), st.integers())
+    | st.builds(lambda errno, text: OSError(errno, text), st.integers(1, 200), st.text(max_size=8))
+)
+
 leaves = (
     hashables
+    | exceptions
     | st.builds(bytearray, st.binary(max_size=20))
     | st.builds(pathlib.Path, st.text(max_size=10))
     | numpy_arrays
@@ -154,6 +163,8 @@ def assert_same(got: Any, want: Any, path: str = "value") -> None:
         assert got == want, path
         for name in type(want).model_fields:
             assert_same(getattr(got, name), getattr(want, name), f"{path}.{name}")
+    elif isinstance(want, BaseException):  # exceptions compare by identity: compare type and args
+        assert_same(got.args, want.args, f"{path}.args")
     elif isinstance(want, float) and math.isnan(want):
         assert math.isnan(got), path
     elif isinstance(want, Decimal):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -90,9 +91,20 @@ def test_cloudpickle_serializes_lambdas() -> None:
     assert s.loads(s.dumps(lambda x: x + 1))(1) == 2
 
 
-def test_unpicklable_value_names_type_and_suggests_another_serializer() -> None:
-    with pytest.raises(SerializationError, match=r"_thread\.lock.*JSONSerializer"):
+def test_unpicklable_value_names_type_and_gives_a_hint_that_fits_it() -> None:
+    # JSON cannot hold a lock either, so the hint must not send the user there.
+    with pytest.raises(SerializationError, match=r"_thread\.lock.*locks") as caught:
         PickleSerializer().dumps({"lock": threading.Lock()})
+    assert "JSONSerializer" not in str(caught.value)
+
+
+def test_a_value_only_json_can_hold_gets_the_json_hint() -> None:
+    @dataclasses.dataclass
+    class Local:  # defined in a function: the standard pickle cannot find it, JSON can store it
+        x: int
+
+    with pytest.raises(SerializationError, match=r"result_serializer='json'"):
+        PickleSerializer(picklelib="pickle").dumps(Local(1))
 
 
 def test_garbage_bytes_raise_serialization_error() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -17,6 +18,8 @@ SERIALIZERS = [
     PickleSerializer(picklelib="pickle"),
     JSONSerializer("json"),
     JSONSerializer("orjson"),
+    JSONSerializer(dumps_kwargs={"indent": 1, "ensure_ascii": True}),  # Prefect's dumps_kwargs: shape only
+    JSONSerializer("orjson", dumps_kwargs={"option": orjson.OPT_INDENT_2}),
     CompressedSerializer(PickleSerializer()),
     CompressedSerializer(JSONSerializer("json"), compressionlib="zlib"),
     CompressedSerializer(JSONSerializer("orjson"), compressionlib="lzma"),
