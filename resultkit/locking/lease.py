@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LEASE_SECONDS", "drop_lease", "keep_lease", "kept_holders"]
+__all__ = ["LEASE_SECONDS", "drop_lease", "keep_lease"]
 
 logger = logging.getLogger("resultkit.transactions")
 
@@ -55,10 +55,6 @@ class _Keeper:
                 self._thread.start()
             self._changed.notify()
             return token
-
-    def holders(self, key: str) -> list[str]:
-        with self._changed:
-            return [held.holder for held in self._held.values() if held.key == key]
 
     def drop(self, token: int | None) -> None:
         if token is not None:
@@ -109,12 +105,3 @@ def keep_lease(manager: Any, key: str, holder: str, hold_timeout: float) -> int 
 def drop_lease(token: int | None) -> None:
     """Stop renewing the lease registered as ``token``."""
     _keeper.drop(token)
-
-
-def kept_holders(key: str) -> list[str]:
-    """The holders whose lease on ``key`` this process is keeping (with any lock manager).
-
-    A caller checks each against its own manager (``is_lock_holder``): two manager
-    objects for one lock service (two ``RedisLockManager`` of one URL) see the same holder.
-    """
-    return _keeper.holders(key)

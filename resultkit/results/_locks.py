@@ -17,7 +17,6 @@ from typing import Any
 from .._env import env_float
 from ..errors import ConfigurationError, LockTimeout, TransactionError
 from ..locking import FileLockManager, LockManager, MemoryLockManager, default_lock_manager
-from ..locking.lease import kept_holders
 
 __all__ = ["StoreLocks"]
 
@@ -124,15 +123,11 @@ class StoreLocks:
     def _held_by_other(self, manager: LockManager, key: str, holder: str | None) -> bool:
         """Whether a holder other than ``holder`` (default: this caller) holds ``key``'s lock.
 
-        A lock held by one of this process's transactions (its lease is kept here)
-        counts as the caller's own, so a transaction writing its records is never refused.
+        Transactions write as their own holder (``write(..., holder=txn's)``).
         """
         if not manager.is_locked(key):
             return False
-        candidates = [holder or self.generate_default_holder()]
-        if holder is None:
-            candidates += kept_holders(key)
-        return not any(manager.is_lock_holder(key, each) for each in candidates)
+        return not manager.is_lock_holder(key, holder or self.generate_default_holder())
 
     def _check_write(self, key: str, holder: str | None) -> None:
         """Refuse a write of ``key`` while another holder has its lock."""

@@ -31,6 +31,8 @@ class PendingWrite:
     value: Any
     expiration: datetime | timedelta | None
     extra: dict[str, Any] | None
+    #: The lock holder writing it (the store refuses a write while another holds the key).
+    holder: str | None = None
 
 
 class GroupWriteFailed(Exception):
@@ -77,7 +79,8 @@ def write_group(writes: list[PendingWrite]) -> None:
         tag = {} if commit_id is None else {"commit": commit_id}
         for write in writes:
             failing = write
-            write.store.write(write.key, write.value, expiration=write.expiration, extra=write.extra, **tag)
+            write.store.write(write.key, write.value, expiration=write.expiration, extra=write.extra,
+                              holder=write.holder, **tag)
             written.append(write)
         failing = None
         for journal in journals:  # the commit point, storage by storage

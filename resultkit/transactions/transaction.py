@@ -23,7 +23,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,11 +40,12 @@ from ..errors import (
     TransactionError,
     TransactionValueNotFound,
 )
-from ..locking import LockManager, default_lock_manager
+from ..locking import LeasedLockManager, LockManager, default_lock_manager
 from ..locking.lease import LEASE_SECONDS, drop_lease, keep_lease
 from ..locking.memory import default_memory_lock_manager
 from .commit import GroupWriteFailed, PendingWrite, write_group
 from .hooks import Hook, check_hooks, run_hook
+from .lock_steps import Acquire, LockSteps, WaitForRelease, adrive, drive
 from .states import CommitMode, IsolationLevel, TransactionState
 
 __all__ = [
@@ -133,10 +134,6 @@ class _HeldLock:
     lease_token: int | None
 
 
-#: What BEGIN's generator yields when it must wait: the manager and the seconds left.
-_LockWait = tuple[LockManager, float]
-
-
 class Transaction:
     """A unit of work whose staged records are written together or not at all.
 
@@ -161,8 +158,8 @@ class Transaction:
             raise ConfigurationError(f"lock_timeout must be a number of seconds >= 0, got {lock_timeout!r}")
         if lock_manager is not None and not isinstance(lock_manager, LockManager):
             raise ConfigurationError(
-                f"lock_manager must implement acquire_lock/release_lock/is_locked/is_lock_holder/"
-                f"wait_for_lock, got {type(lock_manager).__name__}; use e.g. RedisLockManager(url)"
+                f"lock_manager must implement acquire_lock/aacquire_lock/release_lock/is_locked/"
+                f"is_lock_holder/wait_for_lock/await_for_lock, got {type(lock_manager).__name__}; use e.g. RedisLockManager(url)"
             )
         self.key = key
         self.store = _resolve_store(store)
@@ -232,13 +229,13 @@ class Transaction:
             return None
         return self.store.lookup(self.key)
 
-    def _begin_steps(self, known_miss: bool) -> Generator[_LockWait, bool, None]:
+    def _begin_steps(self, known_miss: bool) -> LockSteps:
         """Look the key up and, under SERIALIZABLE on a miss, take its lock and look again.
 
-        Yields ``(manager, seconds)`` whenever it must wait for the lock to be released
-        and is sent whether it was; the sync and async drivers do the waiting. A stored
-        record is final, so a hit needs no lock; a waiter checks the store each time
-        the lock is released, so a whole herd reads the winner's record at once.
+        Yields lock requests (see ``lock_steps.py``) for a sync or an async driver to
+        answer. A stored record is final, so a hit needs no lock; a waiter checks the
+        store each time the lock is released, so a whole herd reads the winner's record
+        at once.
         """
         self.record = None if known_miss else self._lookup()
         if self.record is not None or not self._needs_lock():
@@ -248,15 +245,16 @@ class Transaction:
         ancestor = self._parent
         while ancestor is not None:
             if ancestor.key == self.key and ancestor._lock and ancestor._lock.manager is manager:
-                return  # an enclosing transaction already holds this key for us
+                self._holder = ancestor._holder  # an enclosing transaction holds this key for us
+                return
             ancestor = ancestor._parent
         timeout = self.lock_timeout if self.lock_timeout is not None else env_float("lock_timeout", 300)
         deadline = time.monotonic() + timeout
-        renewable = callable(getattr(manager, "extend_lock", None))
+        renewable = isinstance(manager, LeasedLockManager)
         hold = LEASE_SECONDS if renewable else None
-        while not manager.acquire_lock(self.key, self._holder, acquire_timeout=0, hold_timeout=hold):
+        while not (yield Acquire(manager, self.key, self._holder, hold)):
             left = deadline - time.monotonic()
-            if left <= 0 or not (yield manager, left):
+            if left <= 0 or not (yield WaitForRelease(manager, self.key, left)):
                 self._raise_lock_timeout(manager, timeout)
             self.record = self._lookup()
             if self.record is not None:
@@ -272,8 +270,8 @@ class Transaction:
             self._release_lock()
 
     def _raise_lock_timeout(self, manager: LockManager, timeout: float) -> NoReturn:
-        lock_holder = getattr(manager, "lock_holder", None)
-        current = lock_holder(self.key) if callable(lock_holder) else None
+        assert self.key is not None
+        current = manager.lock_holder(self.key) if isinstance(manager, LeasedLockManager) else None
         raise LockTimeout(
             f"could not lock {self.key!r} within {timeout:g} s: it is held by "
             f"{current or 'another holder'!s} ({manager!r}); wait longer with lock_timeout= "
@@ -303,27 +301,14 @@ class Transaction:
         nothing, so BEGIN skips its own first, unlocked lookup.
         """
         self._prepare()
-        steps = self._begin_steps(known_miss)
-        try:
-            manager, left = next(steps)
-            while True:
-                assert self.key is not None
-                manager, left = steps.send(manager.wait_for_lock(self.key, timeout=left))
-        except StopIteration:
-            pass
+        drive(self._begin_steps(known_miss))
         self._open()
         return self
 
     async def abegin(self, known_miss: bool = False) -> Transaction:
         """:meth:`begin` for async code: lock waits are awaited, the event loop keeps running."""
         self._prepare()
-        steps = self._begin_steps(known_miss)
-        try:
-            manager, left = next(steps)
-            while True:
-                manager, left = steps.send(await _await_release(manager, self.key, left))
-        except StopIteration:
-            pass
+        await adrive(self._begin_steps(known_miss))
         self._open()
         return self
 
@@ -376,7 +361,7 @@ class Transaction:
         """The record stored at this transaction's key (``RecordNotFound`` if none), or None without a key."""
         if self.store is None or self.key is None:
             return None
-        return self.store.read(self.key)
+        return self.store.read(self.key, holder=self._holder)
 
     # -- COMMIT / ROLLBACK -------------------------------------------------------------
 
@@ -429,7 +414,7 @@ class Transaction:
         for member in members:
             assert member._staged is not None and member.key is not None
             writes.append(PendingWrite(member.store, member.key, member._staged.value,
-                                       member._staged.expiration, member._staged.extra))
+                                       member._staged.expiration, member._staged.extra, member._holder))
         try:
             write_group(writes)
         except GroupWriteFailed as failure:
@@ -580,17 +565,6 @@ class Transaction:
     def is_rolled_back(self) -> bool:
         """Whether the transaction rolled back."""
         return self.state is TransactionState.ROLLED_BACK
-
-
-async def _await_release(manager: LockManager, key: str | None, timeout: float) -> bool:
-    """Wait, without blocking the event loop, until ``key``'s lock is released (False: timed out)."""
-    assert key is not None
-    waiter = getattr(manager, "await_for_lock", None)
-    if callable(waiter):
-        return bool(await waiter(key, timeout=timeout))
-    import asyncio
-
-    return bool(await asyncio.to_thread(manager.wait_for_lock, key, timeout=timeout))
 
 
 class AsyncTransaction(Transaction):

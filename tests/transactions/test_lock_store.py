@@ -227,7 +227,7 @@ def test_a_serializable_transaction_writes_and_reads_its_own_locked_key(tmp_path
     with transaction("mine", store=store, isolation_level="SERIALIZABLE") as txn:
         assert store.is_locked("mine")
         with pytest.raises(RecordNotFound):
-            store.read("mine")  # no wait: the lock is this process's transaction's
+            txn.read()  # no wait: it reads as the lock's holder, the transaction
         txn.stage("committed under the lock")
     assert store.read("mine").result == "committed under the lock"
     assert not store.is_locked("mine")
