@@ -77,6 +77,8 @@ class CallPlan:
     compiled: CompiledKey | None = None
     #: ``compiled`` when a warm hit may be served from ``memory`` before anything else.
     warm: CompiledKey | None = None
+    #: The task names its storage (so an enclosing transaction's store does not replace it).
+    own_storage: bool = False
 
 
 def _is_no_cache(policy: Any) -> bool:
@@ -178,7 +180,8 @@ def _build_plan(task: Any) -> CallPlan:
         compiled = compile_key(policy, task.identity, task.source, task.parameter_names)
     memory = MemoryTier(storage) if options.cache_result_in_memory else None
     warm = compiled if memory is not None and not refresh else None
-    return CallPlan(env, True, store, policy, memory, storage.describe(), refresh, compiled, warm)
+    return CallPlan(env, True, store, policy, memory, storage.describe(), refresh, compiled, warm,
+                    own_storage=storage_spec is not None)
 
 
 def memory_hit(task: Any, plan: CallPlan, args: Sequence[Any]) -> tuple[str, Any]:
@@ -314,8 +317,7 @@ class TaskCall:
     def _store(self) -> ResultStore | None:
         """The task's store, or the enclosing transaction's when the task names no storage."""
         store = self.plan.store
-        if store is None or self.task.options.result_storage is not None \
-                or getattr(self.plan.policy, "key_storage", None) is not None:
+        if store is None or self.plan.own_storage:
             return store
         parent = get_transaction()
         parent_store = parent.store if parent is not None else None

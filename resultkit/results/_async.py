@@ -8,7 +8,6 @@ the sync method is the core, the coroutine is a thin face over it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -30,6 +29,8 @@ def in_thread(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S,
 
     @functools.wraps(method)
     async def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        import asyncio  # only async code gets here, and its loop has imported asyncio
+
         sync: Callable[P, R] = getattr(self, name)
         return await asyncio.to_thread(sync, *args, **kwargs)
 

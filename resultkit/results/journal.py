@@ -190,7 +190,7 @@ class CommitJournal:
         try:
             self.storage._write_chunks(self.key, [orjson.dumps(body)])
         except BaseException:
-            self._forget()
+            self._deactivate()
             raise
         self._beat = threading.Thread(target=self._heartbeat, name="resultkit-commit-lease",
                                       daemon=True)
@@ -205,10 +205,12 @@ class CommitJournal:
                 logger.warning("could not renew the lease of commit %s in %s", self.commit_id,
                                self.storage.describe(), exc_info=True)
 
-    def _forget(self) -> None:
+    def _stop_heartbeat(self) -> None:
         self._stop.set()
         if self._beat is not None and self._beat is not threading.current_thread():
             self._beat.join()
+
+    def _deactivate(self) -> None:
         with _active_guard:
             _active.discard(self.commit_id)
 
@@ -216,10 +218,15 @@ class CommitJournal:
         """Delete the journal: the commit point (or the end of a complete undo).
 
         False if the journal was already gone: the commit ran past its lease and a
-        recovery undid it, so the caller must treat the commit as failed.
+        recovery undid it, so the caller must treat the commit as failed. The commit
+        stays active in this process until its journal is gone, so a reader here never
+        takes a commit that is finishing for an abandoned one.
         """
-        self._forget()
-        deleted = self.storage._delete(self.key)
+        self._stop_heartbeat()
+        try:
+            deleted = self.storage._delete(self.key)
+        finally:
+            self._deactivate()
         _delete_quietly(self.storage, self.key + _BEAT_SUFFIX)
         if deleted:
             _remember_finished(self.commit_id)
@@ -227,7 +234,8 @@ class CommitJournal:
 
     def abandon(self) -> None:
         """Stop the heartbeat and leave the journal, for the next reader or ``gc`` to recover."""
-        self._forget()
+        self._stop_heartbeat()
+        self._deactivate()
 
 
 def _delete_quietly(storage: Storage, key: str) -> None:
@@ -316,9 +324,24 @@ def commit_finished(storage: Storage, commit_id: str, key: str) -> bool:
         logger.warning("commit journal %s in %s is unreadable; its records stay invisible",
                        commit_id, storage.describe())
         return False
-    if _is_abandoned(storage, journal):
-        recover_commit(storage, journal)
+    if not _is_abandoned(storage, journal):
+        return False
+    # The holder was seen gone (or done), so the journal can no longer change hands:
+    # still there now, the commit never reached its commit point; gone, it did.
+    if _recover_if_still_pending(storage, journal):
+        return False
+    if _names_commit(storage, key, commit_id):
+        _remember_finished(commit_id)
+        return True
     return False
+
+
+def _recover_if_still_pending(storage: Storage, journal: _Journal) -> bool:
+    """Recover ``journal``'s commit if its journal is still there; whether it was."""
+    if not storage._exists(_journal_key(journal.commit_id)):
+        return False
+    recover_commit(storage, journal)
+    return True
 
 
 def _names_commit(storage: Storage, key: str, commit_id: str) -> bool:
@@ -372,8 +395,6 @@ def sweep_journals(storage: Storage, dry_run: bool = False) -> list[str]:
             logger.warning("commit journal %s in %s is unreadable; left in place", commit_id,
                            storage.describe())
             continue
-        if _is_abandoned(storage, journal):
-            if not dry_run:
-                recover_commit(storage, journal)
+        if _is_abandoned(storage, journal) and (dry_run or _recover_if_still_pending(storage, journal)):
             recovered.append(commit_id)
     return recovered

@@ -438,7 +438,9 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
     def _record_from_head(self, key: str, head: bytes, requested: int) -> ResultRecord[Any] | None:
         """The record whose first bytes are ``head`` (the whole record if shorter than ``requested``)."""
         header_size, metadata, head, requested = self._parse(key, head, requested)
-        if not self._visible(key, metadata):
+        # _visible, inlined: this is every cache hit.
+        if (metadata.expiration is not None and metadata.is_expired()) or (
+                metadata.commit is not None and not commit_finished(self.storage, metadata.commit, key)):
             return None
         end = header_size + metadata.payload_size
         payload: Buffer

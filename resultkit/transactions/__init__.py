@@ -16,15 +16,9 @@ from ..locking import (
     RedisLockManager,
     default_lock_manager,
 )
+from .async_transaction import AsyncTransaction, atransaction
 from .states import CommitMode, IsolationLevel, TransactionState
-from .transaction import (
-    AsyncTransaction,
-    Transaction,
-    atransaction,
-    get_transaction,
-    register_default_store,
-    transaction,
-)
+from .transaction import Transaction, get_transaction, register_default_store, transaction
 
 __all__ = [
     "AsyncTransaction",

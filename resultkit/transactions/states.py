@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["CommitMode", "IsolationLevel", "TransactionState"]
+__all__ = ["CommitMode", "HasState", "IsolationLevel", "TransactionState"]
 
 
 class TransactionState(str, enum.Enum):
@@ -38,3 +38,29 @@ class CommitMode(str, enum.Enum):
     EAGER = "EAGER"
     LAZY = "LAZY"
     OFF = "OFF"
+
+
+class HasState:
+    """The ``is_*()`` predicates of anything with a :class:`TransactionState` ``state``."""
+
+    state: TransactionState
+
+    def is_pending(self) -> bool:
+        """Whether the transaction has not begun."""
+        return self.state is TransactionState.PENDING
+
+    def is_active(self) -> bool:
+        """Whether the transaction has begun and nothing is staged yet."""
+        return self.state is TransactionState.ACTIVE
+
+    def is_staged(self) -> bool:
+        """Whether a value is staged and not yet committed."""
+        return self.state is TransactionState.STAGED
+
+    def is_committed(self) -> bool:
+        """Whether the transaction committed (or BEGIN found a stored record)."""
+        return self.state is TransactionState.COMMITTED
+
+    def is_rolled_back(self) -> bool:
+        """Whether the transaction rolled back."""
+        return self.state is TransactionState.ROLLED_BACK

@@ -46,13 +46,11 @@ from ..locking.memory import default_memory_lock_manager
 from .commit import GroupWriteFailed, PendingWrite, write_group
 from .hooks import Hook, check_hooks, run_hook
 from .lock_steps import Acquire, LockSteps, WaitForRelease, adrive, drive
-from .states import CommitMode, IsolationLevel, TransactionState
+from .states import CommitMode, HasState, IsolationLevel, TransactionState
 
 __all__ = [
-    "AsyncTransaction",
     "Hook",
     "Transaction",
-    "atransaction",
     "get_transaction",
     "register_default_store",
     "transaction",
@@ -134,7 +132,7 @@ class _HeldLock:
     lease_token: int | None
 
 
-class Transaction:
+class Transaction(HasState):
     """A unit of work whose staged records are written together or not at all.
 
     Use :func:`transaction` to make one; see the module docstring for an example.
@@ -546,57 +544,6 @@ class Transaction:
         """The nested transactions that finished inside this one."""
         return list(self._children)
 
-    def is_pending(self) -> bool:
-        """Whether the transaction has not begun."""
-        return self.state is TransactionState.PENDING
-
-    def is_active(self) -> bool:
-        """Whether the transaction has begun and nothing is staged yet."""
-        return self.state is TransactionState.ACTIVE
-
-    def is_staged(self) -> bool:
-        """Whether a value is staged and not yet committed."""
-        return self.state is TransactionState.STAGED
-
-    def is_committed(self) -> bool:
-        """Whether the transaction committed (or BEGIN found a stored record)."""
-        return self.state is TransactionState.COMMITTED
-
-    def is_rolled_back(self) -> bool:
-        """Whether the transaction rolled back."""
-        return self.state is TransactionState.ROLLED_BACK
-
-
-class AsyncTransaction(Transaction):
-    """Prefect's async transaction: used with ``async with``; ``commit``/``rollback`` are awaited.
-
-    >>> async def main(store):                                   # doctest: +SKIP
-    ...     async with atransaction(key="k", store=store) as txn:
-    ...         txn.stage(1)
-    ...         await txn.commit()
-    """
-
-    def __enter__(self) -> NoReturn:
-        raise TransactionError("an AsyncTransaction is used with `async with`; for `with`, use transaction()")
-
-    async def commit(self) -> bool:  # type: ignore[override]
-        """:meth:`Transaction.commit`, with the writes off the event loop."""
-        import asyncio
-
-        return await asyncio.to_thread(self._commit)
-
-    async def rollback(self) -> bool:  # type: ignore[override]
-        """:meth:`Transaction.rollback`, with the hooks off the event loop."""
-        import asyncio
-
-        return await asyncio.to_thread(self._rollback)
-
-    async def read(self) -> Any:  # type: ignore[override]
-        """:meth:`Transaction.read`, off the event loop."""
-        import asyncio
-
-        return await asyncio.to_thread(Transaction.read, self)
-
 
 def transaction(
     key: str | None = None,
@@ -619,21 +566,3 @@ def transaction(
                        isolation_level=isolation_level, overwrite=overwrite,
                        lock_timeout=lock_timeout, lock_manager=lock_manager,
                        write_on_commit=write_on_commit, logger=logger)
-
-
-def atransaction(
-    key: str | None = None,
-    store: Any = None,
-    commit_mode: CommitMode | str | None = None,
-    isolation_level: IsolationLevel | str | None = None,
-    overwrite: bool = False,
-    lock_timeout: float | None = None,
-    lock_manager: LockManager | None = None,
-    write_on_commit: bool = True,
-    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-) -> AsyncTransaction:
-    """Prefect's ``atransaction``: an :class:`AsyncTransaction` for ``async with``."""
-    return AsyncTransaction(key=key, store=store, commit_mode=commit_mode,
-                            isolation_level=isolation_level, overwrite=overwrite,
-                            lock_timeout=lock_timeout, lock_manager=lock_manager,
-                            write_on_commit=write_on_commit, logger=logger)
