@@ -267,6 +267,7 @@ class TaskCall:
                 run_id=run.run_id if run else None,
                 flow_parameters=run.parameters if run else None,
                 call_id=self.call_id,
+                captured=self.task.captured,
             )
         return self._cache_context
 
