@@ -1,0 +1,261 @@
+"""CODE in one process: what the trace covers, where it stops, and how it travels to workers."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import multiprocessing
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cloudpickle
+import pytest
+
+from resultkit import task
+from resultkit.cache_policies import CODE, INPUTS, TASK_SOURCE, CacheKeyContext, Code
+from resultkit.cache_policies._source import source_digest
+from resultkit.cache_policies._trace import trace_code
+from resultkit.cache_policies.code import CodeCapture
+
+
+@pytest.fixture
+def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Write modules into a fresh project directory and import them."""
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.chdir(tmp_path)  # the tasks' result_storage="results" lands here
+    written: list[str] = []
+
+    def load(name: str, source: str) -> ModuleType:
+        (root / f"{name}.py").write_text(textwrap.dedent(source).lstrip("\n"))
+        written.append(name)
+        importlib.invalidate_caches()
+        return importlib.import_module(name)
+
+    yield load
+    for name in written:
+        sys.modules.pop(name, None)
+
+
+def test_digest_ignores_comments_whitespace_and_docstrings_but_not_code(modules: Any) -> None:
+    plain = modules("plain_v", "def f(x, y=2):\n    return x + y\n")
+    styled = modules("styled_v", '''
+        # leading comment
+        def f(x,   y = 2):  # trailing comment
+            """A docstring."""
+
+            return (x +
+                    y)
+    ''')
+    changed = modules("changed_v", "def f(x, y=2):\n    return x - y\n")
+    default = modules("default_v", "def f(x, y=3):\n    return x + y\n")
+    assert source_digest(plain.f) == source_digest(styled.f)
+    assert source_digest(plain.f) != source_digest(changed.f)
+    assert source_digest(plain.f) != source_digest(default.f)
+
+
+def test_constants_keep_their_types_in_the_digest(modules: Any) -> None:
+    one = modules("int_v", "def f():\n    return 1\n")
+    one_float = modules("float_v", "def f():\n    return 1.0\n")
+    true = modules("bool_v", "def f():\n    return True\n")
+    assert len({source_digest(one.f), source_digest(one_float.f), source_digest(true.f)}) == 3
+
+
+def test_the_trace_follows_project_code_and_stops_at_installed_and_standard_code(modules: Any) -> None:
+    modules("util_t", '''
+        import functools
+        import json
+
+        LIMIT = (1, 2.5, "x")
+
+        @functools.lru_cache(maxsize=None)
+        def cached_helper(x):
+            return json.dumps(x)
+
+        class Box:
+            @staticmethod
+            def make(x):
+                return [x] * LIMIT[0]
+
+            @property
+            def size(self):
+                return measure(self)
+
+        def measure(box):
+            return 1
+    ''')
+    main = modules("main_t", '''
+        import numpy as np
+        import util_t
+        from util_t import Box
+
+        def run(x):
+            from util_t import cached_helper
+            import numpy.linalg as la
+            values = [util_t.LIMIT for _ in range(2)]
+            return cached_helper(x), Box.make(x), np.mean(values), la.norm, len(values)
+    ''')
+    trace = trace_code(main.run)
+    assert set(trace.helpers) == {"util_t:cached_helper", "util_t:Box", "util_t:measure"}
+    assert set(trace.constants) == {"util_t:LIMIT"}
+    assert trace.modules == ("numpy", "numpy.linalg")
+    assert trace.unresolved == () and trace.untracked == {}
+
+
+def test_what_cannot_be_tracked_is_named(modules: Any) -> None:
+    main = modules("untracked_t", '''
+        import threading
+        TABLE = {"a": 1}
+        LOCK = threading.Lock()
+
+        def run(x):
+            with LOCK:
+                return TABLE[x] + not_defined_anywhere
+    ''')
+    trace = trace_code(main.run)
+    assert trace.untracked == {"untracked_t:LOCK": "a lock", "untracked_t:TABLE": "a dict"}
+    assert trace.unresolved == ("untracked_t:not_defined_anywhere",)
+
+
+def test_a_helper_defined_after_the_task_is_found_on_first_use(modules: Any, tmp_path: Path) -> None:
+    main = modules("forward_t", '''
+        from resultkit import task
+        from resultkit.cache_policies import CODE
+
+        @task(cache_policy=CODE, result_storage="results")
+        def run(x):
+            return later(x)
+
+        def later(x):
+            return x
+    ''')
+    capture = main.run.captured["code"]
+    assert isinstance(capture, CodeCapture)
+    assert "forward_t:later" in capture.trace.helpers
+    assert capture.trace.unresolved == ()
+
+
+def test_a_task_calling_another_task_traces_through_it(modules: Any) -> None:
+    main = modules("tasks_t", '''
+        from resultkit import task
+        from resultkit.cache_policies import CODE, INPUTS
+
+        def inner_helper(x):
+            return x + 1
+
+        @task(cache_policy=INPUTS, result_storage="results")
+        def inner(x):
+            return inner_helper(x)
+
+        @task(cache_policy=INPUTS + CODE, result_storage="results")
+        def outer(x):
+            return inner(x)
+    ''')
+    assert set(main.outer.captured["code"].trace.helpers) == {"tasks_t:inner", "tasks_t:inner_helper"}
+
+
+def test_code_composes_like_the_other_policies() -> None:
+    assert INPUTS + CODE == CODE + INPUTS
+    assert INPUTS + CODE + CODE == INPUTS + CODE
+    assert (CODE - "x") is CODE
+    configured = CODE.configure(isolation_level="SERIALIZABLE")
+    assert configured is not CODE and isinstance(configured, Code) and CODE.isolation_level is None
+
+
+def test_a_hand_built_context_falls_back_to_the_source_text() -> None:
+    context = CacheKeyContext(task_name="m.f", task_source="def f(x):\n    return x  # one\n")
+    restyled = CacheKeyContext(task_name="m.f", task_source="def f( x ):\n    return x  # two\n")
+    assert CODE.compute_key(context, {}) == CODE.compute_key(restyled, {})
+    assert CODE.compute_key(CacheKeyContext(task_name="m.f", task_source=""), {}) is None
+
+
+def test_two_tasks_with_equal_code_have_their_own_keys(modules: Any) -> None:
+    main = modules("keys_t", '''
+        from resultkit import task
+        from resultkit.cache_policies import CODE, INPUTS
+
+        @task(cache_policy=INPUTS + CODE, result_storage="results")
+        def a(x):
+            return x
+
+        @task(cache_policy=INPUTS + CODE, result_storage="results")
+        def b(x):
+            return x
+    ''')
+    assert main.a.explain(1).cache_key != main.b.explain(1).cache_key
+    assert main.a(1, return_state=True).name == "Completed"
+    assert main.a(1, return_state=True).name == "Cached"
+
+
+def _key_in_worker(payload: bytes, x: int) -> str:
+    t = cloudpickle.loads(payload)
+    return str(t.explain(x).cache_key)
+
+
+def test_the_capture_travels_to_a_spawned_worker_that_has_no_source(
+        modules: Any, tmp_path: Path) -> None:
+    main = modules("shipped_t", '''
+        from resultkit import task
+        from resultkit.cache_policies import CODE, INPUTS
+
+        def helper(x):
+            return x * 2
+
+        @task(cache_policy=INPUTS + CODE, result_storage=RESULTS)
+        def run(x):
+            return helper(x)
+    '''.replace("RESULTS", repr(str(tmp_path / "results"))))
+    key_here = main.run.explain(3).cache_key
+    cloudpickle.register_pickle_by_value(main)
+    try:
+        payload = cloudpickle.dumps(main.run)
+    finally:
+        cloudpickle.unregister_pickle_by_value(main)
+    (tmp_path / "project" / "shipped_t.py").unlink()  # the worker cannot read (or import) it
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        assert pool.submit(_key_in_worker, payload, 3).result(timeout=120) == key_here
+
+
+def test_with_options_keeps_the_capture(modules: Any) -> None:
+    main = modules("options_t", '''
+        from resultkit import task
+        from resultkit.cache_policies import CODE
+
+        def helper():
+            return 1
+
+        @task(cache_policy=CODE, result_storage="results")
+        def run():
+            return helper()
+    ''')
+    copy = main.run.with_options(refresh_cache=True)
+    assert copy.captured["code"] is main.run.captured["code"]
+    assert task(cache_policy=TASK_SOURCE)(main.run.fn).captured == {}
+
+
+def test_a_callable_instance_and_a_partial_are_traced_through_their_code(modules: Any) -> None:
+    main = modules("callables_t", '''
+        import functools
+
+        def scale(x, k):
+            return x * k
+
+        class Model:
+            def __call__(self, x):
+                return scale(x, 2)
+
+        half = functools.partial(scale, k=0.5)
+
+        def run(x):
+            return Model()(x) + half(x)
+    ''')
+    trace = trace_code(main.run)
+    assert set(trace.helpers) == {"callables_t:Model", "callables_t:scale"}
+    assert set(trace.constants) == {"callables_t:half.<argument 0>"}
+    assert trace_code(main.Model()).helpers == {"callables_t:scale": source_digest(main.scale)}
