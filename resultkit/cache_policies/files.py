@@ -255,6 +255,7 @@ def _remote_digest(url: str, argument: str, options: dict[str, Any]) -> str:
             "for its protocol (e.g. s3fs, gcsfs) or check the URL"
         ) from exc
     try:
+        fs.invalidate_cache(path)  # never answer from a listing cached before the object changed
         info = fs.info(path)
         if info.get("type") == "directory":
             listing = fs.find(path, detail=True, withdirs=False)
