@@ -29,7 +29,9 @@ from .policies import CachePolicy
 
 __all__ = ["Files", "StatCacheInfo", "path_digest", "stat_cache_info"]
 
-_CHUNK = 8 << 20
+# Read in 1 MiB chunks (fits the CPU caches: as fast as larger ones here). Not mmap: it
+# is ~1.5x faster, but a file truncated while it is hashed would kill the process (SIGBUS).
+_CHUNK = 1 << 20
 _CACHE_LIMIT = 65536
 # A file changed less than this long ago may change again within the same timestamp
 # tick without its stat changing, so its digest is not remembered yet (git's "racy"
