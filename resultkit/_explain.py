@@ -53,7 +53,7 @@ def explain_call(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Ex
         return Explanation(False, None, differences=[why])
     call = TaskCall(task, plan, args, kwargs)
     key = call.compute_key()
-    notes = _untracked_notes(task)
+    notes = _untracked_notes(task, plan.policy)
     if key is None:
         return Explanation(False, None, differences=["the cache policy gives no key for this call (NO_CACHE, "
                                                      "or cache_key_fn returned None)"], notes=notes)
@@ -159,10 +159,13 @@ def _describe_file(argument: str, call: Any) -> str:
     return f"the files named by argument {argument!r} changed"
 
 
-def _untracked_notes(task: Any) -> list[str]:
-    """What ``CODE`` saw the task's code read but does not key on."""
+def _untracked_notes(task: Any, policy: Any) -> list[str]:
+    """What ``CODE`` saw the task's code read but does not key on (when the policy has ``CODE``)."""
+    from .cache_policies.code import Code
+
     capture = getattr(task, "captured", {}).get("code")
-    if capture is None:
+    members = getattr(policy, "policies", (policy,))
+    if capture is None or not any(isinstance(member, Code) for member in members):
         return []
     trace = capture.trace
     notes = []

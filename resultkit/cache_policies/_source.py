@@ -27,6 +27,7 @@ _Indexed = dict[str, list[ast.AST]]
 # when linecache hands back different lines (the file was edited and re-read).
 _modules: dict[str, tuple[list[str], _Indexed]] = {}
 _lock = threading.Lock()
+_MODULES_KEPT = 256
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -107,6 +108,8 @@ def _index(filename: str, module_globals: dict[str, Any] | None) -> _Indexed | N
     index: _Indexed = {}
     _collect(tree, "", index)
     with _lock:
+        if len(_modules) >= _MODULES_KEPT:
+            _modules.clear()
         _modules[filename] = (lines, index)
     return index
 

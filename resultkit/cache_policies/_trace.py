@@ -344,38 +344,46 @@ class _Tracer:
     def _follow(self, fn: types.FunctionType) -> None:
         """Resolve the references of the project function ``fn`` and visit what they name."""
         module = module_label(fn.__module__)
-        for kind, name, attributes in _references(fn):
-            if kind == "global":
-                value = fn.__globals__.get(name, _MISSING)
-                if value is _MISSING:
-                    if not hasattr(builtins, name):
-                        self.unresolved.add(f"{module}:{name}")
-                    continue
-                label = f"{module}:{name}"
-            elif kind == "deref":
-                if name not in fn.__code__.co_freevars or fn.__closure__ is None:
-                    continue  # a variable of the function itself, seen from a nested one
-                cell = fn.__closure__[fn.__code__.co_freevars.index(name)]
-                try:
-                    value = cell.cell_contents
-                except ValueError:
-                    self.unresolved.add(f"{module}:{fn.__qualname__}.{name}")
-                    continue
-                label = f"{module}:{fn.__qualname__}.{name}"
-            else:
-                value = sys.modules.get(name, _MISSING)
-                if value is _MISSING:
-                    self._unimported(name, fn)
-                    continue
-                label = name
-            for attribute in attributes:
-                if not isinstance(value, types.ModuleType) or not self._is_project_module(value):
-                    break
-                found = getattr(value, attribute, _MISSING)
-                if found is _MISSING:
-                    break
-                value, label = found, f"{module_label(value.__name__)}:{attribute}"
-            self._visit(value, label)
+        for reference in _references(fn):
+            try:
+                self._resolve(fn, module, reference)
+            except Exception as exc:  # an exotic object (a proxy, a lazy module) must not break decoration
+                self.untracked[f"{module}:{reference[1]}"] = f"could not be inspected: {type(exc).__name__}"
+
+    def _resolve(self, fn: types.FunctionType, module: str, reference: _Ref) -> None:
+        """Find the object ``reference`` names in ``fn``'s scope and visit it."""
+        kind, name, attributes = reference
+        if kind == "global":
+            value = fn.__globals__.get(name, _MISSING)
+            if value is _MISSING:
+                if not hasattr(builtins, name):
+                    self.unresolved.add(f"{module}:{name}")
+                return
+            label = f"{module}:{name}"
+        elif kind == "deref":
+            if name not in fn.__code__.co_freevars or fn.__closure__ is None:
+                return  # a variable of the function itself, seen from a nested one
+            cell = fn.__closure__[fn.__code__.co_freevars.index(name)]
+            try:
+                value = cell.cell_contents
+            except ValueError:  # not assigned yet
+                self.unresolved.add(f"{module}:{fn.__qualname__}.{name}")
+                return
+            label = f"{module}:{fn.__qualname__}.{name}"
+        else:
+            value = sys.modules.get(name, _MISSING)
+            if value is _MISSING:
+                self._unimported(name, fn)
+                return
+            label = name
+        for attribute in attributes:
+            if not isinstance(value, types.ModuleType) or not self._is_project_module(value):
+                break
+            found = getattr(value, attribute, _MISSING)
+            if found is _MISSING:
+                break
+            value, label = found, f"{module_label(value.__name__)}:{attribute}"
+        self._visit(value, label)
 
     def _unimported(self, module_name: str, fn: types.FunctionType) -> None:
         """An import inside ``fn`` of a module not imported yet: classify it without importing it."""

@@ -259,3 +259,34 @@ def test_a_callable_instance_and_a_partial_are_traced_through_their_code(modules
     assert set(trace.helpers) == {"callables_t:Model", "callables_t:scale"}
     assert set(trace.constants) == {"callables_t:half.<argument 0>"}
     assert trace_code(main.Model()).helpers == {"callables_t:scale": source_digest(main.scale)}
+
+
+def test_an_object_that_cannot_be_inspected_is_named_not_fatal(modules: Any) -> None:
+    modules("lazy_t", '''
+        def __getattr__(name):
+            raise RuntimeError(f"lazy attribute {name} failed to load")
+    ''')
+    main = modules("uses_lazy_t", '''
+        import lazy_t
+
+        def run(x):
+            return lazy_t.model(x)
+    ''')
+    trace = trace_code(main.run)
+    assert trace.untracked == {"uses_lazy_t:lazy_t": "could not be inspected: RuntimeError"}
+
+
+def test_packages_auto_alone_adds_no_code_notes(modules: Any) -> None:
+    main = modules("auto_only_t", '''
+        import numpy as np
+        from resultkit import task
+        from resultkit.cache_policies import INPUTS, Packages
+
+        TABLE = {"a": 1}
+
+        @task(cache_policy=INPUTS + Packages.auto(), result_storage="results")
+        def run(x):
+            return float(np.mean([TABLE["a"], x]))
+    ''')
+    assert main.run(1) == 1.0
+    assert main.run.explain(1).notes == []
