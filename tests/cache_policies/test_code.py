@@ -290,3 +290,26 @@ def test_packages_auto_alone_adds_no_code_notes(modules: Any) -> None:
     ''')
     assert main.run(1) == 1.0
     assert main.run.explain(1).notes == []
+
+
+def test_a_dask_worker_computes_the_key_the_driver_captured(
+        modules: Any, tmp_path: Path, dask_client: Any) -> None:
+    main = modules("on_dask_t", '''
+        from resultkit import task
+        from resultkit.cache_policies import CODE, INPUTS
+
+        def helper(x):
+            return x * 3
+
+        @task(cache_policy=INPUTS + CODE, result_storage=RESULTS)
+        def run(x):
+            return helper(x)
+    '''.replace("RESULTS", repr(str(tmp_path / "results"))))
+    cloudpickle.register_pickle_by_value(main)  # the workers cannot import the module
+    try:
+        state = dask_client.submit(main.run, 4, return_state=True, pure=False).result(timeout=120)
+    finally:
+        cloudpickle.unregister_pickle_by_value(main)
+    assert state.name == "Completed" and state.result() == 12
+    here = main.run(4, return_state=True)
+    assert here.name == "Cached" and here.cache_key == state.cache_key
