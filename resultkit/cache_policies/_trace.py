@@ -308,6 +308,7 @@ class _Tracer:
             self.seen[id(target)] = target
             task = _digest_of(target)
             self._follow(target)
+            self._owning_class(target)
         else:  # a callable instance or class: its class is the code
             cls = target if isinstance(target, type) else type(target)
             self.seen[id(cls)] = cls
@@ -329,6 +330,30 @@ class _Tracer:
             modules=tuple(sorted(self.modules)),
             unresolved=tuple(sorted(self.unresolved)),
         )
+
+    def _owning_class(self, fn: types.FunctionType) -> None:
+        """A task that is a method runs its class's code too (``self.helper()``): visit the class."""
+        path = fn.__qualname__.split(".")[:-1]
+        if not path or "<locals>" in path:
+            return
+        module = module_label(fn.__module__)
+        value = fn.__globals__.get(path[0], _MISSING)
+        if value is _MISSING:  # decorated inside the class body: the class is bound later
+            self.unresolved.add(f"{module}:{path[0]}")
+            return
+        for attribute in path[1:]:
+            value = getattr(value, attribute, _MISSING)
+            if value is _MISSING:
+                return
+        if isinstance(value, type):
+            self._visit(value, f"{module}:{'.'.join(path)}")
+
+    def _constant(self, label: str, value: Any) -> None:
+        digest = hash_value(value)
+        unique, suffix = label, 2
+        while self.constants.get(unique, digest) != digest:  # two closures of one factory
+            unique, suffix = f"{label}#{suffix}", suffix + 1
+        self.constants[unique] = digest
 
     def _name(self, obj: Any) -> str:
         name = f"{module_label(obj.__module__)}:{obj.__qualname__}"
@@ -407,7 +432,7 @@ class _Tracer:
                 self._package(value.__name__)
             return
         if _is_constant(value):
-            self.constants[label] = hash_value(value)
+            self._constant(label, value)
             return
         if isinstance(value, (staticmethod, classmethod)):
             value = value.__func__

@@ -313,3 +313,39 @@ def test_a_dask_worker_computes_the_key_the_driver_captured(
     assert state.name == "Completed" and state.result() == 12
     here = main.run(4, return_state=True)
     assert here.name == "Cached" and here.cache_key == state.cache_key
+
+
+def test_a_task_that_is_a_method_traces_its_class(modules: Any) -> None:
+    main = modules("method_t", '''
+        from resultkit import task
+        from resultkit.cache_policies import CODE, INPUTS
+
+        def shared(x):
+            return x
+
+        class Model:
+            def helper(self, x):
+                return shared(x) * 2
+
+            @task(cache_policy=INPUTS + CODE, result_storage="results")
+            def predict(self, x):
+                return self.helper(x)
+    ''')
+    trace = main.Model.predict.captured["code"].trace
+    assert set(trace.helpers) == {"method_t:Model", "method_t:shared"}
+    assert trace.unresolved == ()
+
+
+def test_two_closures_of_one_factory_keep_both_constants(modules: Any) -> None:
+    main = modules("factory_t", '''
+        def make(k):
+            def scale(x):
+                return x * k
+            return scale
+
+        double, triple = make(2), make(3)
+
+        def run(x):
+            return double(x) + triple(x)
+    ''')
+    assert len(trace_code(main.run).constants) == 2
