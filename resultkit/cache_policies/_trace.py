@@ -348,6 +348,14 @@ class _Tracer:
         if isinstance(value, type):
             self._visit(value, f"{module}:{'.'.join(path)}")
 
+    def _outside_roots(self, label: str, filename: str | None, module_name: str) -> None:
+        """Code that is neither installed nor the project's (a sibling directory on sys.path): say so."""
+        if not filename or filename.startswith("<") or _top(module_name) in _NEVER_TRACED:
+            return
+        if not _is_installed_file(_real(os.path.abspath(filename))):
+            self.untracked[label] = ("code outside the project's source roots; add its directory to "
+                                     f"{ROOTS_ENV}")
+
     def _constant(self, label: str, value: Any) -> None:
         digest = hash_value(value)
         unique, suffix = label, 2
@@ -430,6 +438,7 @@ class _Tracer:
         if isinstance(value, types.ModuleType):
             if not self._is_project_module(value):
                 self._package(value.__name__)
+                self._outside_roots(label, getattr(value, "__file__", None), value.__name__)
             return
         if _is_constant(value):
             self._constant(label, value)
@@ -451,12 +460,15 @@ class _Tracer:
                 self._enqueue(value)
             else:
                 self._package(value.__module__)
+                self._outside_roots(label, value.__code__.co_filename, value.__module__)
             return
         if isinstance(value, type):
             if self._is_project_class(value):
                 self._enqueue(value)
             else:
                 self._package(value.__module__)
+                module = sys.modules.get(value.__module__)
+                self._outside_roots(label, getattr(module, "__file__", None), value.__module__)
             return
         try:
             wrapped = getattr(value, "__wrapped__", None)

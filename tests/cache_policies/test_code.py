@@ -349,3 +349,26 @@ def test_two_closures_of_one_factory_keep_both_constants(modules: Any) -> None:
             return double(x) + triple(x)
     ''')
     assert len(trace_code(main.run).constants) == 2
+
+
+def test_code_outside_the_source_roots_is_named_and_roots_can_be_added(
+        modules: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "shared-lib"
+    elsewhere.mkdir()
+    (elsewhere / "sharedlib_t.py").write_text("def tool(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(elsewhere))
+    main = modules("uses_shared_t", '''
+        import sharedlib_t
+
+        def run(x):
+            return sharedlib_t.tool(x)
+    ''')
+    try:
+        trace = trace_code(main.run)
+        assert trace.helpers == {}
+        assert trace.untracked == {"uses_shared_t:sharedlib_t": "code outside the project's source roots; "
+                                                                "add its directory to RESULTKIT_CODE_ROOTS"}
+        monkeypatch.setenv("RESULTKIT_CODE_ROOTS", str(elsewhere))
+        assert set(trace_code(main.run).helpers) == {"sharedlib_t:tool"}
+    finally:
+        sys.modules.pop("sharedlib_t", None)
