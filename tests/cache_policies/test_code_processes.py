@@ -220,3 +220,11 @@ def test_an_installed_package_is_not_traced_but_packages_auto_covers_it(tmp_path
 def test_keys_agree_across_interpreters_and_hash_seeds(project: Project) -> None:
     keys = {project.call("pipeline", "train", 1, PYTHONHASHSEED=seed)["key"] for seed in ("0", "7")}
     assert len(keys) == 1
+
+
+def test_a_checkout_in_another_directory_gives_the_same_key(project: Project, tmp_path: Path) -> None:
+    import shutil
+
+    moved = Project(tmp_path / "elsewhere" / "checkout")
+    shutil.copytree(project.root, moved.root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("results"))
+    assert moved.call("pipeline", "train", 1)["key"] == project.call("pipeline", "train", 1)["key"]
