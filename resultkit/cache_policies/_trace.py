@@ -34,7 +34,12 @@ __all__ = ["CodeTrace", "module_label", "project_roots", "trace_code"]
 _MISSING: Any = object()
 #: Environment variable naming extra source roots (``os.pathsep``-separated).
 ROOTS_ENV = "RESULTKIT_CODE_ROOTS"
-_NEVER_TRACED = frozenset({"builtins", "resultkit", "__future__"}) | frozenset(sys.stdlib_module_names)
+# Never the project's, whatever their files: modules without files, resultkit. (The standard
+# library's files are recognised by their directory, so a project module that happens to
+# share a name with one, such as ``test``, is still traced.)
+_NEVER_TRACED = frozenset({"builtins", "resultkit", "__future__"}) | frozenset(sys.builtin_module_names)
+# Never an installed distribution, for Packages.auto().
+_NOT_PACKAGES = _NEVER_TRACED | frozenset(sys.stdlib_module_names) | {"__main__"}
 _CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None))
 
 # A reference found in bytecode: (kind, name, attribute chain). kind is "global" (a
@@ -134,6 +139,13 @@ def _is_installed_file(real: str) -> bool:
 
 def _top(module_name: str) -> str:
     return module_name.partition(".")[0]
+
+
+def _is_dynamic(module: types.ModuleType) -> bool:
+    """A module with no file that is not the standard library's: a REPL's or notebook's __main__, exec'd code."""
+    if getattr(module, "__file__", None) is not None or hasattr(module, "__path__"):
+        return False
+    return module.__name__ == "__main__" or _top(module.__name__) not in sys.stdlib_module_names
 
 
 # -- bytecode references, cached per function -----------------------------------------------
@@ -274,8 +286,7 @@ class _Tracer:
         if not module_name or _top(module_name) in _NEVER_TRACED:
             return False
         module = sys.modules.get(module_name)
-        if module is not None and getattr(module, "__file__", None) is None \
-                and not hasattr(module, "__path__"):
+        if module is not None and _is_dynamic(module):
             return True  # a REPL's or notebook's __main__, a module built by exec
         return self._is_project_file(filename)
 
@@ -294,8 +305,7 @@ class _Tracer:
         return self._is_project_code(getattr(module, "__file__", None), cls.__module__)
 
     def _package(self, module_name: Any) -> None:
-        if isinstance(module_name, str) and module_name and _top(module_name) not in _NEVER_TRACED \
-                and _top(module_name) != "__main__":
+        if isinstance(module_name, str) and module_name and _top(module_name) not in _NOT_PACKAGES:
             self.modules.add(module_name)
 
     # the walk
@@ -350,7 +360,7 @@ class _Tracer:
 
     def _outside_roots(self, label: str, filename: str | None, module_name: str) -> None:
         """Code that is neither installed nor the project's (a sibling directory on sys.path): say so."""
-        if not filename or filename.startswith("<") or _top(module_name) in _NEVER_TRACED:
+        if not filename or filename.startswith("<") or _top(module_name) in _NOT_PACKAGES:
             return
         if not _is_installed_file(_real(os.path.abspath(filename))):
             self.untracked[label] = ("code outside the project's source roots; add its directory to "
@@ -421,7 +431,7 @@ class _Tracer:
     def _unimported(self, module_name: str, fn: types.FunctionType) -> None:
         """An import inside ``fn`` of a module not imported yet: classify it without importing it."""
         top = _top(module_name)
-        if top in _NEVER_TRACED:
+        if top in _NOT_PACKAGES:
             return
         try:
             spec = importlib.util.find_spec(top)
