@@ -72,7 +72,10 @@ def trace_code(fn: Any, roots: Sequence[str] | None = None) -> CodeTrace:
 
 
 def project_roots(fn: Any) -> tuple[str, ...]:
-    """The directory holding ``fn``'s top-level package (or script), plus ``$RESULTKIT_CODE_ROOTS``."""
+    """The directory holding ``fn``'s top-level package or script, plus ``$RESULTKIT_CODE_ROOTS``.
+
+    For code with no file (a notebook, a REPL), the working directory stands in.
+    """
     roots = [p for p in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if p]
     module = sys.modules.get(getattr(fn, "__module__", None) or "")
     filename = getattr(module, "__file__", None)
@@ -81,6 +84,8 @@ def project_roots(fn: Any) -> tuple[str, ...]:
         while os.path.exists(os.path.join(directory, "__init__.py")):
             directory = os.path.dirname(directory)
         roots.append(directory)
+    elif module is not None:  # a notebook's or REPL's __main__: its modules sit in the working directory
+        roots.append(os.getcwd())
     return tuple(sorted({_with_sep(_real(p)) for p in roots}))
 
 

@@ -228,3 +228,24 @@ def test_a_checkout_in_another_directory_gives_the_same_key(project: Project, tm
     moved = Project(tmp_path / "elsewhere" / "checkout")
     shutil.copytree(project.root, moved.root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("results"))
     assert moved.call("pipeline", "train", 1)["key"] == project.call("pipeline", "train", 1)["key"]
+
+
+def test_a_task_typed_at_a_repl_traces_the_modules_in_the_working_directory(tmp_path: Path) -> None:
+    project = Project(tmp_path / "proj")
+    project.write("helpers.py", HELPERS)
+    session = '''
+        import helpers
+        from resultkit import task
+        from resultkit.cache_policies import CODE, INPUTS
+
+        @task(cache_policy=INPUTS + CODE, result_storage="results")
+        def train(x):
+            return helpers.clean(x)
+
+        answer = train.explain(1)
+        print(train(1, return_state=True).name, answer.differences)
+    '''
+    assert project.script(session).split()[0] == "Completed"
+    assert project.script(session).split()[0] == "Cached"
+    project.edit("helpers.py", "return x + 10", "return x + 20")
+    assert project.script(session).strip() == "Completed ['helper `helpers.normalize` changed']"
