@@ -7,6 +7,7 @@ predict what the call then does.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,15 +65,24 @@ class Scaler:
 '''
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    project = Project(tmp_path / "proj")
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The project after one run (a record stored) and a second run that hit it."""
+    project = Project(tmp_path_factory.mktemp("template") / "proj")
     project.write("pipeline.py", PIPELINE)
     project.write("helpers.py", HELPERS)
     project.write("shapes.py", SHAPES)
     first = project.call("pipeline", "train", 1)
     assert first["state"] == "Completed"
     assert project.call("pipeline", "train", 1)["state"] == "Cached"
+    return project
+
+
+@pytest.fixture
+def project(template: Project, tmp_path: Path) -> Project:
+    """A copy of the template, records included (keys hold no paths, so they still hit)."""
+    project = Project(tmp_path / "proj")
+    shutil.copytree(template.root, project.root, dirs_exist_ok=True)
     return project
 
 
@@ -223,8 +233,6 @@ def test_keys_agree_across_interpreters_and_hash_seeds(project: Project) -> None
 
 
 def test_a_checkout_in_another_directory_gives_the_same_key(project: Project, tmp_path: Path) -> None:
-    import shutil
-
     moved = Project(tmp_path / "elsewhere" / "checkout")
     shutil.copytree(project.root, moved.root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("results"))
     assert moved.call("pipeline", "train", 1)["key"] == project.call("pipeline", "train", 1)["key"]
