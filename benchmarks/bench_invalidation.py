@@ -283,7 +283,7 @@ def run(config: Config) -> list[Section]:
         if _median(outcome, "cached") is not None:
             file_cached.add(Row(label, _median(outcome, "cached"), len(outcome), is_floor=floor))
     file_first.notes.append(
-        "resultkit reads the file with read() into a reused 1 MiB buffer, so it pays one copy out of "
+        "resultkit reads the file with read() into a reused 64 KiB buffer, so it pays one copy out of "
         "the page cache; hashing an mmap of the file skips that copy, but a file truncated while it is "
         "hashed would kill the process with SIGBUS, so resultkit does not map files")
     row = file_cached.resultkit_row()

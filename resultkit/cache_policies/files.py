@@ -29,9 +29,11 @@ from .policies import CachePolicy
 
 __all__ = ["Files", "StatCacheInfo", "path_digest", "stat_cache_info"]
 
-# Read in 1 MiB chunks (fits the CPU caches: as fast as larger ones here). Not mmap: it
-# is ~1.5x faster, but a file truncated while it is hashed would kill the process (SIGBUS).
-_CHUNK = 1 << 20
+# Read in 64 KiB chunks: the buffer stays in the CPU caches while it is filled and hashed,
+# and it comes from the heap (glibc maps buffers of 128 KiB and more afresh), which made
+# reads 2-3x faster than with 1 MiB chunks on the project machine. Not mmap: that skips a
+# copy, but a file truncated while it is hashed would kill the process (SIGBUS).
+_CHUNK = 64 << 10
 _CACHE_LIMIT = 65536
 # A file changed less than this long ago may change again within the same timestamp
 # tick without its stat changing, so its digest is not remembered yet (git's "racy"
