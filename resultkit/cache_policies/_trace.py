@@ -227,7 +227,7 @@ def _scan_import(instructions: list[dis.Instruction], index: int, package: str,
     """Handle the IMPORT_NAME just before ``index``; return the index after its stores."""
     instruction = instructions[index - 1]
     level, fromlist = 0, None
-    if index >= 3 and instructions[index - 3].opname == "LOAD_CONST":
+    if index >= 3 and instructions[index - 3].opname in ("LOAD_CONST", "LOAD_SMALL_INT"):
         level = instructions[index - 3].argval or 0
         fromlist = instructions[index - 2].argval
     name = "." * level + (instruction.argval or "")
