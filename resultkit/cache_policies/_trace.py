@@ -65,9 +65,14 @@ class CodeTrace:
     unresolved: tuple[str, ...] = ()
 
 
-def trace_code(fn: Any, roots: Sequence[str] | None = None) -> CodeTrace:
-    """Trace ``fn``'s code; ``roots`` are the project's source directories (default: :func:`project_roots`)."""
-    tracer = _Tracer(tuple(roots) if roots is not None else project_roots(fn))
+def trace_code(fn: Any, roots: Sequence[str] | None = None, *, final: bool = True) -> CodeTrace:
+    """Trace ``fn``'s code; ``roots`` are the project's source directories (default: :func:`project_roots`).
+
+    A project module imported inside a function but not imported yet is imported when
+    ``final`` (as the function would import it), and counted as unresolved otherwise:
+    at decoration, importing it could run into an import cycle.
+    """
+    tracer = _Tracer(tuple(roots) if roots is not None else project_roots(fn), final)
     return tracer.run(fn)
 
 
@@ -238,11 +243,13 @@ def _scan_import(instructions: list[dis.Instruction], index: int, package: str,
     found.append(("module", module, ()))
     count = len(instructions)
     if fromlist is None and index < count and instructions[index].opname == "IMPORT_FROM":
-        # import a.b as c: the IMPORT_FROM fetches the submodule itself
-        index += 1
+        # import a.b.c as d: IMPORT_FROMs (and stack shuffles) fetch the submodule itself
+        while index < count and instructions[index].opname in ("IMPORT_FROM", "SWAP", "POP_TOP", "ROT_TWO"):
+            index += 1
         if index < count and instructions[index].opname in _STORE:
             aliases[instructions[index].argval] = ("module", module, ())
-        return index + 1
+            index += 1
+        return index
     while index + 1 < count and instructions[index].opname == "IMPORT_FROM":
         attribute = instructions[index].argval
         found.append(("module", module, (attribute,)))
@@ -275,8 +282,9 @@ def _describe(value: Any) -> str:
 
 
 class _Tracer:
-    def __init__(self, roots: tuple[str, ...]) -> None:
+    def __init__(self, roots: tuple[str, ...], final: bool = True) -> None:
         self.roots = roots
+        self.final = final
         self.helpers: dict[str, str] = {}
         self.constants: dict[str, str] = {}
         self.untracked: dict[str, str] = {}
@@ -421,8 +429,9 @@ class _Tracer:
         else:
             value = sys.modules.get(name, _MISSING)
             if value is _MISSING:
-                self._unimported(name, fn)
-                return
+                value = self._unimported(name, fn)
+                if value is _MISSING:
+                    return
             label = name
         for attribute in attributes:
             if not isinstance(value, types.ModuleType) or not self._is_project_module(value):
@@ -433,21 +442,31 @@ class _Tracer:
             value, label = found, f"{module_label(value.__name__)}:{attribute}"
         self._visit(value, label)
 
-    def _unimported(self, module_name: str, fn: types.FunctionType) -> None:
-        """An import inside ``fn`` of a module not imported yet: classify it without importing it."""
+    def _unimported(self, module_name: str, fn: types.FunctionType) -> Any:
+        """An import inside ``fn`` of a module not imported yet: the module, once it may be imported.
+
+        An installed module is recorded without importing it. A project module is imported
+        by the final trace (on the task's first call, as its body would); before that it is
+        unresolved, so the final trace happens.
+        """
         top = _top(module_name)
         if top in _NOT_PACKAGES:
-            return
+            return _MISSING
         try:
             spec = importlib.util.find_spec(top)
         except (ImportError, ValueError):
             spec = None
-        origin = getattr(spec, "origin", None)
-        if self._is_project_file(origin):
-            self.untracked[module_name] = (f"a module {fn.__qualname__} imports that was not imported "
-                                           "yet when CODE traced it")
-        else:
+        if not self._is_project_file(getattr(spec, "origin", None)):
             self._package(module_name)
+            return _MISSING
+        if not self.final:
+            self.unresolved.add(module_name)
+            return _MISSING
+        try:
+            return importlib.import_module(module_name)
+        except Exception as exc:  # the body would fail the same way; the key just cannot cover it
+            self.untracked[module_name] = f"a module {fn.__qualname__} imports that failed to import: {exc!r:.80}"
+            return _MISSING
 
     def _visit(self, value: Any, label: str) -> None:
         if isinstance(value, types.ModuleType):

@@ -36,7 +36,7 @@ class CodeCapture:
         self._lock = threading.Lock()
         self._fn = fn
         self._roots = project_roots(fn) if fn is not None else ()
-        self._trace = trace if trace is not None else trace_code(fn, self._roots)
+        self._trace = trace if trace is not None else trace_code(fn, self._roots, final=False)
         self._part: dict[str, Any] | None = None
         if not self._trace.unresolved:
             self._fn = None

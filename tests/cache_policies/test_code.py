@@ -372,3 +372,28 @@ def test_code_outside_the_source_roots_is_named_and_roots_can_be_added(
         assert set(trace_code(main.run).helpers) == {"sharedlib_t:tool"}
     finally:
         sys.modules.pop("sharedlib_t", None)
+
+
+def test_imports_inside_a_function_of_a_package_are_followed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "src"
+    (root / "pkgi_t" / "sub").mkdir(parents=True)
+    (root / "pkgi_t" / "__init__.py").write_text("")
+    (root / "pkgi_t" / "sub" / "__init__.py").write_text("")
+    (root / "pkgi_t" / "sub" / "ops.py").write_text("def twice(x):\n    return 2 * x\n")
+    (root / "pkgi_t" / "helpers.py").write_text("def clean(x):\n    return x\n")
+    (root / "pkgi_t" / "main.py").write_text(textwrap.dedent('''
+        def run(x):
+            from .helpers import clean
+            from . import helpers as h
+            import pkgi_t.sub.ops as ops
+            return clean(x) + h.clean(x) + ops.twice(x)
+    '''))
+    monkeypatch.syspath_prepend(str(root))
+    try:
+        main = importlib.import_module("pkgi_t.main")
+        importlib.import_module("pkgi_t.sub.ops")
+        assert set(trace_code(main.run).helpers) == {"pkgi_t.helpers:clean", "pkgi_t.sub.ops:twice"}
+    finally:
+        for name in [m for m in sys.modules if m.startswith("pkgi_t")]:
+            sys.modules.pop(name)

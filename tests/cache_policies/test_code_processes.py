@@ -257,3 +257,23 @@ def test_a_task_typed_at_a_repl_traces_the_modules_in_the_working_directory(tmp_
     assert project.script(session).split()[0] == "Cached"
     project.edit("helpers.py", "return x + 10", "return x + 20")
     assert project.script(session).strip() == "Completed ['helper `helpers.normalize` changed']"
+
+
+def test_a_project_module_imported_only_inside_the_task(tmp_path: Path) -> None:
+    project = Project(tmp_path / "proj")
+    project.write("helpers.py", HELPERS)
+    project.write("lazy.py", '''
+        from resultkit import task
+        from resultkit.cache_policies import CODE, INPUTS
+
+
+        @task(cache_policy=INPUTS + CODE, result_storage="results")
+        def train(x):
+            from helpers import clean
+            return clean(x)
+    ''')
+    assert project.call("lazy", "train", 1)["state"] == "Completed"
+    assert project.call("lazy", "train", 1)["state"] == "Cached"
+    project.edit("helpers.py", "return x + 10", "return x + 20")
+    run = project.call("lazy", "train", 1)
+    assert run["state"] == "Completed" and run["differences"] == ["helper `helpers.normalize` changed"]
