@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import dis
 import functools
 import importlib.util
 import os
@@ -26,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._bytecode import Ref, references
 from ._source import source_digest
 from .hashing import hash_value
 
@@ -42,9 +42,6 @@ _NEVER_TRACED = frozenset({"builtins", "resultkit", "__future__"}) | frozenset(s
 _NOT_PACKAGES = _NEVER_TRACED | frozenset(sys.stdlib_module_names) | {"__main__"}
 _CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None))
 
-# A reference found in bytecode: (kind, name, attribute chain). kind is "global" (a
-# module global or builtin), "deref" (a closure variable) or "module" (an import).
-_Ref = tuple[str, str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -158,17 +155,8 @@ def _is_dynamic(module: types.ModuleType) -> bool:
     return module.__name__ == "__main__" or _top(module.__name__) not in sys.stdlib_module_names
 
 
-# -- bytecode references, cached per function -----------------------------------------------
-
-_refs_cache: weakref.WeakKeyDictionary[types.FunctionType, tuple[_Ref, ...]] = weakref.WeakKeyDictionary()
 _digest_cache: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
-
-_LOAD_GLOBAL = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS"})
-_LOAD_DEREF = frozenset({"LOAD_DEREF", "LOAD_CLASSDEREF", "LOAD_FROM_DICT_OR_DEREF"})
-_LOAD_FAST = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_BORROW"})
-_LOAD_ATTR = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
-_STORE = frozenset({"STORE_FAST", "STORE_NAME", "STORE_DEREF", "STORE_GLOBAL"})
 
 
 def _digest_of(obj: Any) -> str:
@@ -181,86 +169,6 @@ def _digest_of(obj: Any) -> str:
         with _cache_lock:
             _digest_cache[obj] = digest
     return digest
-
-
-def _references(fn: types.FunctionType) -> tuple[_Ref, ...]:
-    refs = _refs_cache.get(fn)
-    if refs is None:
-        package = fn.__globals__.get("__package__") or ""
-        found: list[_Ref] = []
-        _scan(fn.__code__, package, {}, found)
-        refs = tuple(dict.fromkeys(found))  # unique, in order of appearance
-        with _cache_lock:
-            _refs_cache[fn] = refs
-    return refs
-
-
-def _scan(code: types.CodeType, package: str, aliases: dict[str, _Ref], found: list[_Ref]) -> None:
-    """Append the references of ``code`` (and the code nested in it) to ``found``."""
-    aliases = dict(aliases)  # a nested function sees the imports of the one enclosing it
-    instructions = list(dis.get_instructions(code))
-    count = len(instructions)
-    index = 0
-    while index < count:
-        instruction = instructions[index]
-        op, name = instruction.opname, instruction.argval
-        index += 1
-        base: _Ref | None = None
-        if op == "IMPORT_NAME":
-            index = _scan_import(instructions, index, package, aliases, found)
-            continue
-        if op in _LOAD_GLOBAL:
-            base = ("global", name, ())
-        elif op in _LOAD_DEREF:
-            base = aliases.get(name) or ("deref", name, ())
-        elif op in _LOAD_FAST:
-            base = aliases.get(name)
-        if base is None:
-            continue
-        attributes = list(base[2])
-        while index < count and instructions[index].opname in _LOAD_ATTR:
-            attributes.append(instructions[index].argval)
-            index += 1
-        found.append((base[0], base[1], tuple(attributes)))
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            _scan(const, package, aliases, found)
-
-
-def _scan_import(instructions: list[dis.Instruction], index: int, package: str,
-                 aliases: dict[str, _Ref], found: list[_Ref]) -> int:
-    """Handle the IMPORT_NAME just before ``index``; return the index after its stores."""
-    instruction = instructions[index - 1]
-    level, fromlist = 0, None
-    if index >= 3 and instructions[index - 3].opname in ("LOAD_CONST", "LOAD_SMALL_INT"):
-        level = instructions[index - 3].argval or 0
-        fromlist = instructions[index - 2].argval
-    name = "." * level + (instruction.argval or "")
-    try:
-        module = importlib.util.resolve_name(name, package) if level else name
-    except (ImportError, ValueError):
-        return index
-    found.append(("module", module, ()))
-    count = len(instructions)
-    if fromlist is None and index < count and instructions[index].opname == "IMPORT_FROM":
-        # import a.b.c as d: IMPORT_FROMs (and stack shuffles) fetch the submodule itself
-        while index < count and instructions[index].opname in ("IMPORT_FROM", "SWAP", "POP_TOP", "ROT_TWO"):
-            index += 1
-        if index < count and instructions[index].opname in _STORE:
-            aliases[instructions[index].argval] = ("module", module, ())
-            index += 1
-        return index
-    while index + 1 < count and instructions[index].opname == "IMPORT_FROM":
-        attribute = instructions[index].argval
-        found.append(("module", module, (attribute,)))
-        if instructions[index + 1].opname in _STORE:
-            aliases[instructions[index + 1].argval] = ("module", module, (attribute,))
-        index += 2
-    if index < count and instructions[index].opname in _STORE and fromlist is None:
-        stored = instructions[index].argval
-        aliases[stored] = ("module", _top(module) if stored == _top(module) else module, ())
-        index += 1
-    return index
 
 
 # -- the walk ----------------------------------------------------------------------------------
@@ -400,13 +308,13 @@ class _Tracer:
     def _follow(self, fn: types.FunctionType) -> None:
         """Resolve the references of the project function ``fn`` and visit what they name."""
         module = module_label(fn.__module__)
-        for reference in _references(fn):
+        for reference in references(fn):
             try:
                 self._resolve(fn, module, reference)
             except Exception as exc:  # an exotic object (a proxy, a lazy module) must not break decoration
                 self.untracked[f"{module}:{reference[1]}"] = f"could not be inspected: {type(exc).__name__}"
 
-    def _resolve(self, fn: types.FunctionType, module: str, reference: _Ref) -> None:
+    def _resolve(self, fn: types.FunctionType, module: str, reference: Ref) -> None:
         """Find the object ``reference`` names in ``fn``'s scope and visit it."""
         kind, name, attributes = reference
         if kind == "global":
