@@ -18,7 +18,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import xxhash
@@ -77,8 +77,8 @@ class Files(CachePolicy):
     """
 
     arguments: tuple[str, ...] = ()
-    #: fsspec options for URLs, as sorted (name, value) pairs.
-    storage_options: tuple[tuple[str, Any], ...] = ()
+    #: fsspec options for URLs, as sorted (name, value) pairs (not in the repr: they may hold secrets).
+    storage_options: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
 
     part_name: ClassVar[str] = "files"
 
