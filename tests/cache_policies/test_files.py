@@ -183,3 +183,11 @@ def test_a_task_on_s3_data_explains_the_overwrite(tmp_path: Path, s3_bucket: str
     client.put_object(Bucket=s3_bucket, Key="iris.csv", Body=b"b\n")
     assert rows.explain(url).differences == [f"file `{url}` changed"]
     assert rows(url, return_state=True).name == "Completed"
+
+
+def test_a_pipe_is_refused_and_never_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(HashError, match="neither a regular file nor a directory"):
+        key(Files("path"), path=fifo)
+    assert key(Files("folder"), folder=tmp_path)  # inside a tree it counts by name, unread
