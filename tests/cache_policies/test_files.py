@@ -191,3 +191,19 @@ def test_a_pipe_is_refused_and_never_read(tmp_path: Path) -> None:
     with pytest.raises(HashError, match="neither a regular file nor a directory"):
         key(Files("path"), path=fifo)
     assert key(Files("folder"), folder=tmp_path)  # inside a tree it counts by name, unread
+
+
+def test_a_gcs_object_overwritten_changes_its_generation(gcs_bucket: str, gcs_endpoint: str) -> None:
+    import gcsfs
+
+    fs = gcsfs.GCSFileSystem(token="anon", project="test", endpoint_url=gcs_endpoint,
+                             skip_instance_cache=True)
+    path = f"{gcs_bucket}/data/iris.csv"
+    fs.pipe_file(path, b"5.1,setosa\n")
+    policy = Files("path", storage_options={"token": "anon", "project": "test",
+                                            "endpoint_url": gcs_endpoint})
+    url = f"gs://{path}"
+    first = key(policy, path=url)
+    assert key(policy, path=url) == first
+    fs.pipe_file(path, b"6.3,virginica\n")
+    assert key(policy, path=url) != first
