@@ -94,8 +94,14 @@ class Files(CachePolicy):
                 )
         if not names:
             raise ConfigurationError("Files() needs at least one argument name, e.g. Files('data_path')")
-        options = dict(storage_options.items() if isinstance(storage_options, Mapping)
-                       else storage_options or ())
+        try:
+            options = dict(storage_options.items() if isinstance(storage_options, Mapping)
+                           else storage_options or ())
+        except (TypeError, ValueError):
+            raise ConfigurationError(
+                f"Files(storage_options=...) takes a dict of fsspec options, got "
+                f"{type(storage_options).__name__}; write e.g. storage_options={{'endpoint_url': url}}"
+            ) from None
         object.__setattr__(self, "arguments", tuple(sorted(set(names))))
         object.__setattr__(self, "storage_options", tuple(sorted(options.items())))
         object.__setattr__(self, "key_storage", key_storage)

@@ -116,6 +116,8 @@ def test_argument_names_are_checked_at_decoration(tmp_path: Path) -> None:
         Files()
     with pytest.raises(ConfigurationError, match="Files"):
         Files("not an identifier")
+    with pytest.raises(ConfigurationError, match="storage_options=... takes a dict"):
+        Files("a", storage_options="anon")  # type: ignore[arg-type]
 
 
 def test_files_compose_and_configure() -> None:
