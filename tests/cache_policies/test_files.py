@@ -116,7 +116,7 @@ def test_argument_names_are_checked_at_decoration(tmp_path: Path) -> None:
         Files()
     with pytest.raises(ConfigurationError, match="Files"):
         Files("not an identifier")
-    with pytest.raises(ConfigurationError, match="storage_options=... takes a dict"):
+    with pytest.raises(ConfigurationError, match=r"storage_options=\.\.\.\) takes a dict"):
         Files("a", storage_options="anon")  # type: ignore[arg-type]
 
 
