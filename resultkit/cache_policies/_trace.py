@@ -434,9 +434,11 @@ class _Tracer:
             if base is not object:
                 self._visit(base, f"{module_label(cls.__module__)}:{cls.__qualname__}")
         prefix = cls.__qualname__ + "."
+        label = f"{module_label(cls.__module__)}:{cls.__qualname__}"
         for member in _class_functions(cls):
-            if member.__qualname__.startswith(prefix) and self._is_project_code(
-                    member.__code__.co_filename, member.__module__):
+            if not member.__qualname__.startswith(prefix):
+                self._visit(member, label)  # a function defined elsewhere, bound in the class body
+            elif self._is_project_code(member.__code__.co_filename, member.__module__):
                 self.seen[id(member)] = member
                 self._follow(member)  # its text is in the class's digest; follow what it names
 

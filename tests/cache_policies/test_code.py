@@ -397,3 +397,20 @@ def test_imports_inside_a_function_of_a_package_are_followed(
     finally:
         for name in [m for m in sys.modules if m.startswith("pkgi_t")]:
             sys.modules.pop(name)
+
+
+def test_a_function_bound_in_a_class_body_is_traced(modules: Any) -> None:
+    main = modules("class_attr_t", '''
+        def squared_error(a, b):
+            return (a - b) ** 2
+
+        class Model:
+            loss = staticmethod(squared_error)
+
+            def score(self, a, b):
+                return self.loss(a, b)
+
+        def run(a, b):
+            return Model().score(a, b)
+    ''')
+    assert set(trace_code(main.run).helpers) == {"class_attr_t:Model", "class_attr_t:squared_error"}
