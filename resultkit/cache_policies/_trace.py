@@ -441,6 +441,13 @@ class _Tracer:
             elif self._is_project_code(member.__code__.co_filename, member.__module__):
                 self.seen[id(member)] = member
                 self._follow(member)  # its text is in the class's digest; follow what it names
+        for value in list(vars(cls).values()):
+            if isinstance(value, type) and id(value) not in self.seen:
+                if value.__qualname__.startswith(prefix):  # a nested class: its text is in ours
+                    self.seen[id(value)] = value
+                    self._follow_class(value)
+                else:
+                    self._visit(value, label)
 
 
 def _class_functions(cls: type) -> Iterable[types.FunctionType]:

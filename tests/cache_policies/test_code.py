@@ -414,3 +414,19 @@ def test_a_function_bound_in_a_class_body_is_traced(modules: Any) -> None:
             return Model().score(a, b)
     ''')
     assert set(trace_code(main.run).helpers) == {"class_attr_t:Model", "class_attr_t:squared_error"}
+
+
+def test_a_nested_class_follows_what_its_methods_name(modules: Any) -> None:
+    main = modules("nested_t", '''
+        def tokenize(text):
+            return text.split()
+
+        class Pipeline:
+            class Step:
+                def apply(self, text):
+                    return tokenize(text)
+
+        def run(text):
+            return Pipeline.Step().apply(text)
+    ''')
+    assert set(trace_code(main.run).helpers) == {"nested_t:Pipeline", "nested_t:tokenize"}
