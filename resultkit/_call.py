@@ -175,7 +175,8 @@ def _build_plan(task: Any) -> CallPlan:
         # The transaction settings are checked here, once: a hit never builds a transaction.
         transaction(isolation_level=getattr(policy, "isolation_level", None),
                     lock_manager=getattr(policy, "lock_manager", None))
-        compiled = compile_key(policy, task.identity, task.source, task.parameter_names)
+        compiled = compile_key(policy, task.identity, task.source, task.parameter_names,
+                               captured=task.captured)
     memory = MemoryTier(storage) if options.cache_result_in_memory else None
     warm = compiled if memory is not None and not refresh else None
     return CallPlan(env, True, store, policy, memory, storage.describe(), refresh, compiled, warm)

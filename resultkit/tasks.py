@@ -13,6 +13,7 @@ import functools
 import inspect
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -89,6 +90,10 @@ class Task(Generic[P, R]):
             self.captured = capture_for(options.cache_policy, fn, captured)
         elif captured:
             self.captured = dict(captured)
+        for value in self.captured.values():
+            when_final = getattr(value, "when_final", None)
+            if when_final is not None:  # CODE's trace resolved on first use: plans compile again
+                when_final(_plans_reset(self))
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
         self._init_runtime()
         prepare_plan(self)
@@ -214,6 +219,18 @@ class _BoundTask:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.task, name)
+
+
+def _plans_reset(task: Task[Any, Any]) -> Callable[[], None]:
+    """A callback dropping ``task``'s cached plans (without keeping the task alive)."""
+    ref = weakref.ref(task)
+
+    def reset() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._plans = {}
+
+    return reset
 
 
 def _rebuild_task(payload: bytes) -> Task[Any, Any]:

@@ -38,6 +38,7 @@ class CodeCapture:
         self._roots = project_roots(fn) if fn is not None else ()
         self._trace = trace if trace is not None else trace_code(fn, self._roots, final=False)
         self._part: dict[str, Any] | None = None
+        self._when_final: list[Callable[[], None]] = []
         if not self._trace.unresolved:
             self._fn = None
 
@@ -45,12 +46,27 @@ class CodeCapture:
     def trace(self) -> CodeTrace:
         """The final trace (looking up names unbound at decoration once, on first use)."""
         if self._fn is not None:
+            callbacks: list[Callable[[], None]] = []
             with self._lock:
                 if self._fn is not None:
                     self._trace = trace_code(self._fn, self._roots)
                     self._fn = None
                     self._part = None
+                    callbacks, self._when_final = self._when_final, []
+            for callback in callbacks:
+                callback()
         return self._trace
+
+    @property
+    def is_final(self) -> bool:
+        """True once the trace can no longer change."""
+        return self._fn is None
+
+    def when_final(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when the trace becomes final (never, if it already is)."""
+        with self._lock:
+            if self._fn is not None:
+                self._when_final.append(callback)
 
     def key_part(self) -> dict[str, Any]:
         """CODE's key part: digests of the task, its helpers and the constants they read."""
@@ -104,6 +120,13 @@ class Code(CachePolicy):
         """Decoration hook: trace ``fn`` (see :mod:`resultkit.cache_policies._capture`)."""
         if CAPTURE_KEY not in captured:
             captured[CAPTURE_KEY] = code_capture(fn)
+
+    def constant_key_parts(self, captured: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The key part, the same for every call once the trace is final (for compiled keys)."""
+        capture = captured.get(CAPTURE_KEY)
+        if isinstance(capture, CodeCapture) and capture.is_final:
+            return {self.part_name: capture.key_part()}
+        return None
 
     def key_parts(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         capture = context.captured.get(CAPTURE_KEY)

@@ -81,6 +81,16 @@ class Packages(CachePolicy):
         if self.from_code and CAPTURE_KEY not in captured:
             captured[CAPTURE_KEY] = code_capture(fn)
 
+    def constant_key_parts(self, captured: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The key part, the same for every call in this process (for compiled keys)."""
+        capture = captured.get(CAPTURE_KEY)
+        if self.from_code and not (isinstance(capture, CodeCapture) and capture.is_final):
+            return None
+        try:
+            return self.key_parts(CacheKeyContext(task_name="", task_source="", captured=captured), {})
+        except ConfigurationError:  # not installed: raised by the per-call path, at the call
+            return None
+
     def key_parts(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         versions = {name: installed_version(name) for name in self.distributions}
         if self.from_code:

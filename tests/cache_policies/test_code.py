@@ -430,3 +430,56 @@ def test_a_nested_class_follows_what_its_methods_name(modules: Any) -> None:
             return Pipeline.Step().apply(text)
     ''')
     assert set(trace_code(main.run).helpers) == {"nested_t:Pipeline", "nested_t:tokenize"}
+
+
+def test_compiled_keys_of_code_and_packages_equal_compute_key(modules: Any) -> None:
+    from resultkit.cache_policies import Packages
+    from resultkit.cache_policies._compiled import compile_key
+
+    main = modules("compiled_t", '''
+        def helper(x):
+            return x
+
+        def run(x, y=2):
+            return helper(x) + y
+    ''')
+    captured = {"code": CodeCapture(main.run)}
+    context = CacheKeyContext(task_name="compiled_t.run", task_source="def run(x, y=2): ...",
+                              captured=captured)
+    for policy in (INPUTS + CODE, INPUTS + CODE + TASK_SOURCE + Packages("numpy"),
+                   CODE + Packages.auto(), INPUTS + Packages("numpy") + Packages.auto()):
+        compiled = compile_key(policy, context.task_name, context.task_source, ["x", "y"],
+                               captured=captured)
+        assert compiled is not None, policy
+        assert compiled.of_args((1, 2)) == policy.compute_key(context, {"x": 1, "y": 2})
+        assert compiled.of_inputs({"x": "a", "y": None}) == policy.compute_key(context, {"x": "a", "y": None})
+
+
+def test_a_code_task_takes_the_compiled_hit_path_once_its_trace_is_final(
+        modules: Any, tmp_path: Path) -> None:
+    from resultkit._call import plan_for
+
+    main = modules("hot_t", '''
+        from resultkit import task
+        from resultkit.cache_policies import CODE, INPUTS
+
+        def above(x):
+            return x
+
+        @task(cache_policy=INPUTS + CODE, result_storage="results")
+        def ready(x):
+            return above(x)
+
+        @task(cache_policy=INPUTS + CODE, result_storage="results")
+        def waiting(x):
+            return below(x)
+
+        def below(x):
+            return x
+    ''')
+    assert plan_for(main.ready).compiled is not None
+    assert plan_for(main.waiting).compiled is None  # `below` was not bound at decoration
+    key = main.waiting(1, return_state=True).cache_key  # the first call resolves it
+    plan = plan_for(main.waiting)
+    assert plan.compiled is not None and plan.compiled.of_args((1,)) == key
+    assert main.waiting(1, return_state=True).name == "Cached"
