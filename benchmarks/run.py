@@ -44,6 +44,7 @@ WORKLOADS = {
     "s3": "bench_s3",
     "locks": "bench_locks",
     "cli": "bench_cli",
+    "invalidation": "bench_invalidation",
 }
 PREFECT_VENV = BENCH_DIR / ".venv-prefect"
 # A known-good pair: prefect 3.8.8 with the newest fastapi (0.165) fails to start its

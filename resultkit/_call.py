@@ -177,7 +177,8 @@ def _build_plan(task: Any) -> CallPlan:
         # The transaction settings are checked here, once: a hit never builds a transaction.
         transaction(isolation_level=getattr(policy, "isolation_level", None),
                     lock_manager=getattr(policy, "lock_manager", None))
-        compiled = compile_key(policy, task.identity, task.source, task.parameter_names)
+        compiled = compile_key(policy, task.identity, task.source, task.parameter_names,
+                               captured=task.captured)
     memory = MemoryTier(storage) if options.cache_result_in_memory else None
     warm = compiled if memory is not None and not refresh else None
     return CallPlan(env, True, store, policy, memory, storage.describe(), refresh, compiled, warm,
@@ -270,6 +271,7 @@ class TaskCall:
                 run_id=run.run_id if run else None,
                 flow_parameters=run.parameters if run else None,
                 call_id=self.call_id,
+                captured=self.task.captured,
             )
         return self._cache_context
 

@@ -13,7 +13,8 @@ import functools
 import inspect
 import threading
 import warnings
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from ._call import (
@@ -46,7 +47,7 @@ class Task(Generic[P, R]):
     def __init__(self, fn: Callable[P, R], options: TaskOptions | None = None,
                  commit_hooks: tuple[Callable[..., Any], ...] = (),
                  rollback_hooks: tuple[Callable[..., Any], ...] = (),
-                 source: str | None = None) -> None:
+                 source: str | None = None, captured: Mapping[str, Any] | None = None) -> None:
         label = getattr(fn, "__qualname__", repr(fn))
         if not callable(fn):
             raise ConfigurationError(f"@task needs a function, got {type(fn).__name__} {fn!r}")
@@ -81,6 +82,18 @@ class Task(Generic[P, R]):
 
             source = capture_source(fn)
         self.source: str = source
+        #: What the cache policy's parts captured from ``fn`` at decoration (CODE's trace, ...).
+        self.captured: dict[str, Any] = {}
+        if options.cache_key_fn is None and options.cache_policy is not None:
+            from .cache_policies._capture import capture_for
+
+            self.captured = capture_for(options.cache_policy, fn, captured)
+        elif captured:
+            self.captured = dict(captured)
+        for value in self.captured.values():
+            when_final = getattr(value, "when_final", None)
+            if when_final is not None:  # CODE's trace resolved on first use: plans compile again
+                when_final(_plans_reset(self))
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
         self._init_runtime()
         prepare_plan(self)
@@ -97,7 +110,7 @@ class Task(Generic[P, R]):
         >>> fresh = train.with_options(refresh_cache=True)  # doctest: +SKIP
         """
         return Task(self.fn, self.options.replace(**overrides), self.commit_hooks,
-                    self.rollback_hooks, self.source)
+                    self.rollback_hooks, self.source, self.captured)
 
     def on_commit(self, hook: F) -> F:
         """Register ``hook(txn)`` to run after this task's record is committed."""
@@ -114,7 +127,8 @@ class Task(Generic[P, R]):
 
         # cloudpickle, so the function travels by value even under plain pickle
         # (ProcessPoolExecutor) and to workers that cannot import its module.
-        state = (self.fn, self.options, self.commit_hooks, self.rollback_hooks, self.source)
+        state = (self.fn, self.options, self.commit_hooks, self.rollback_hooks, self.source,
+                 self.captured)
         return (_rebuild_task, (cloudpickle.dumps(state),))
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
@@ -207,11 +221,23 @@ class _BoundTask:
         return getattr(self.task, name)
 
 
+def _plans_reset(task: Task[Any, Any]) -> Callable[[], None]:
+    """A callback dropping ``task``'s cached plans (without keeping the task alive)."""
+    ref = weakref.ref(task)
+
+    def reset() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._plans = {}
+
+    return reset
+
+
 def _rebuild_task(payload: bytes) -> Task[Any, Any]:
     import cloudpickle
 
-    fn, options, commit_hooks, rollback_hooks, source = cloudpickle.loads(payload)
-    return Task(fn, options, commit_hooks, rollback_hooks, source)
+    fn, options, commit_hooks, rollback_hooks, source, captured = cloudpickle.loads(payload)
+    return Task(fn, options, commit_hooks, rollback_hooks, source, captured)
 
 
 def _plain_positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:

@@ -29,7 +29,8 @@ LAYERS = {
                                "AsyncTransaction", "atransaction"},
     "resultkit.cache_policies": {"DEFAULT", "INPUTS", "TASK_SOURCE", "FLOW_PARAMETERS", "RUN_ID",
                                  "NO_CACHE", "Inputs", "CacheKeyFnPolicy", "CompoundCachePolicy",
-                                 "CachePolicy", "CacheKeyContext", "capture_source", "hash_value"},
+                                 "CachePolicy", "CacheKeyContext", "capture_source", "hash_value",
+                                 "CODE", "Code", "Packages", "Files"},
 }
 
 

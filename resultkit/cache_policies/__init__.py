@@ -8,8 +8,11 @@
 
 from __future__ import annotations
 
+from .code import CODE, Code
 from .context import CacheKeyContext, capture_source
+from .files import Files
 from .hashing import Hasher, hash_value
+from .packages import Packages
 from .policies import (
     DEFAULT,
     FLOW_PARAMETERS,
@@ -28,6 +31,7 @@ from .policies import (
 )
 
 __all__ = [
+    "CODE",
     "DEFAULT",
     "FLOW_PARAMETERS",
     "INPUTS",
@@ -37,11 +41,14 @@ __all__ = [
     "CacheKeyContext",
     "CacheKeyFnPolicy",
     "CachePolicy",
+    "Code",
     "CompoundCachePolicy",
+    "Files",
     "FlowParameters",
     "Hasher",
     "Inputs",
     "NoCache",
+    "Packages",
     "RunId",
     "TaskSource",
     "capture_source",

@@ -108,11 +108,14 @@ def _head(name: str) -> bytes:
 
 
 def compile_key(policy: CachePolicy, task_name: str, task_source: str,
-                parameters: Sequence[str]) -> CompiledKey | None:
+                parameters: Sequence[str], captured: Mapping[str, Any] | None = None) -> CompiledKey | None:
     """A :class:`CompiledKey` for ``policy`` on the task named ``task_name``, or None.
 
     None when the key depends on more than the arguments (a run id, flow parameters,
     a key function, a policy of the user's own): those keys are computed per call.
+    A part whose key part is the same for every call of the task says so with
+    ``constant_key_parts(captured)`` (``CODE``, ``Packages``), ``captured`` being what
+    the task captured at decoration; None from it means "per call".
 
     >>> from resultkit.cache_policies import INPUTS, CacheKeyContext
     >>> compiled = compile_key(INPUTS, "demo.add", "", ["x", "y"])
@@ -130,7 +133,11 @@ def compile_key(policy: CachePolicy, task_name: str, task_source: str,
             if task_source:
                 constant_parts[TaskSource.part_name] = _source_digest(task_source)
         else:
-            return None
+            constant = getattr(member, "constant_key_parts", None)
+            parts = constant(captured or {}) if callable(constant) else None
+            if parts is None or any(label in constant_parts for label in parts):
+                return None  # per call (or two parts of one label: the compound orders those)
+            constant_parts.update(parts)
     if inputs is None:  # the same key for every call, or none at all
         if not constant_parts:
             return _NoKey()

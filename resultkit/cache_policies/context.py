@@ -7,7 +7,7 @@ import inspect
 import textwrap
 import types
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["CacheKeyContext", "capture_source"]
@@ -34,6 +34,9 @@ class CacheKeyContext:
     flow_parameters: Mapping[str, Any] | None = None
     #: Unique per call; ``RUN_ID`` uses it outside a flow so such calls never share a key.
     call_id: str = ""
+    #: What policy parts captured from the task's function at decoration (``CODE``'s traced
+    #: code under ``"code"``); travels with the task when it is pickled.
+    captured: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def capture_source(fn: Callable[..., Any]) -> str:

@@ -8,9 +8,9 @@ from resultkit.cache_policies import DEFAULT, INPUTS, NO_CACHE, RUN_ID, TASK_SOU
 
 def test_public_names_are_pinned() -> None:
     assert sorted(cp.__all__) == sorted([
-        "DEFAULT", "FLOW_PARAMETERS", "INPUTS", "NO_CACHE", "RUN_ID", "TASK_SOURCE",
-        "CacheKeyContext", "CacheKeyFnPolicy", "CachePolicy", "CompoundCachePolicy",
-        "FlowParameters", "Hasher", "Inputs", "NoCache", "RunId", "TaskSource",
+        "CODE", "DEFAULT", "FLOW_PARAMETERS", "INPUTS", "NO_CACHE", "RUN_ID", "TASK_SOURCE",
+        "CacheKeyContext", "CacheKeyFnPolicy", "CachePolicy", "Code", "CompoundCachePolicy",
+        "Files", "FlowParameters", "Hasher", "Inputs", "NoCache", "Packages", "RunId", "TaskSource",
         "capture_source", "hash_value",
     ])
 
