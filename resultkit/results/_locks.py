@@ -130,8 +130,13 @@ class StoreLocks:
         return not manager.is_lock_holder(key, holder or self.generate_default_holder())
 
     def _check_write(self, key: str, holder: str | None) -> None:
-        """Refuse a write of ``key`` while another holder has its lock."""
-        manager = self._checking_locks()
+        """Refuse a write of ``key`` while another holder has its lock.
+
+        Only with a lock manager given to the store (as in Prefect): every task's miss
+        writes through here, and checking the default manager would cost each one a
+        lock-file read.
+        """
+        manager = self.lock_manager
         if manager is not None and self._held_by_other(manager, key, holder):
             current = getattr(manager, "lock_holder", lambda _key: None)(key) or "another holder"
             raise TransactionError(

@@ -158,13 +158,24 @@ def test_write_is_refused_while_another_holder_has_the_key(tmp_path: Path, lock_
     assert store.read(lock_key).result == "anyone's, once unlocked"
 
 
-def test_default_file_locks_guard_writes_of_local_storage(tmp_path: Path, lock_key: str) -> None:
-    store = ResultStore(LocalStorage(tmp_path))  # no lock manager configured
-    other = ResultStore(LocalStorage(tmp_path))
-    assert other.acquire_lock(lock_key, holder="other-process")
+def test_a_configured_lock_manager_guards_writes_and_the_default_costs_writes_nothing(
+        tmp_path: Path, lock_key: str) -> None:
+    from resultkit.transactions import FileLockManager
+
+    locks = FileLockManager(tmp_path / "locks")
+    guarded = ResultStore(LocalStorage(tmp_path), lock_manager=locks)
+    assert guarded.acquire_lock(lock_key, holder="other-process")
     with pytest.raises(TransactionError, match="other-process"):
-        store.write(lock_key, 1)
-    other.release_lock(lock_key, holder="other-process")
+        guarded.write(lock_key, 1)
+    guarded.write(lock_key, 2, holder="other-process")  # the holder itself may write
+    # As in Prefect, a store given no lock manager does not check one on write: every
+    # task's miss writes through it, and would pay a lock-file read for nothing.
+    plain = ResultStore(LocalStorage(tmp_path))
+    assert plain.acquire_lock("other/" + lock_key, holder="other-process")
+    plain.write("other/" + lock_key, 3)
+    assert plain.read("other/" + lock_key, holder="other-process").result == 3
+    guarded.release_lock(lock_key, holder="other-process")
+    plain.release_lock("other/" + lock_key, holder="other-process")
 
 
 def test_read_of_a_key_locked_by_another_holder_waits_for_its_record(
