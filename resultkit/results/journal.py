@@ -139,9 +139,10 @@ _this_holder = _current_holder()
 
 
 def _reset_holder_after_fork() -> None:
-    global _this_holder
+    global _this_holder, _heartbeat
     _this_holder = _current_holder()
     _active.clear()
+    _heartbeat = _Heartbeat()  # the parent's thread (and maybe its held lock) did not come along
 
 
 os.register_at_fork(after_in_child=_reset_holder_after_fork)
@@ -159,10 +160,47 @@ def _journal_key(commit_id: str) -> str:
     return f"{JOURNAL_FOLDER}/{commit_id}"
 
 
+class _Heartbeat:
+    """One daemon thread renewing the lease of every open journal of this process.
+
+    A journal opened less than a third of a lease ago is not renewed yet, so a short
+    commit (most of them) costs no write and no thread start for its lease.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._journals: dict[str, CommitJournal] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, journal: CommitJournal) -> None:
+        with self._guard:
+            self._journals[journal.commit_id] = journal
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="resultkit-commit-lease",
+                                                daemon=True)
+                self._thread.start()
+
+    def remove(self, journal: CommitJournal) -> None:
+        with self._guard:
+            self._journals.pop(journal.commit_id, None)
+
+    def _run(self) -> None:
+        while True:
+            interval = max(_lease_seconds() / 3, 0.05)
+            time.sleep(interval)
+            with self._guard:
+                due = [j for j in self._journals.values() if time.monotonic() - j.renewed >= interval]
+            for journal in due:
+                journal.renew()
+
+
+_heartbeat = _Heartbeat()
+
+
 class CommitJournal:
     """The journal of one commit in one storage: opened before its records, closed as its commit point.
 
-    While open, a background heartbeat renews its lease every third of the lease, so a
+    While open, the process's heartbeat renews its lease every third of the lease, so a
     slow commit on another machine is never taken for a dead one.
     """
 
@@ -170,8 +208,11 @@ class CommitJournal:
         self.storage = backing(storage)
         self.commit_id = commit_id
         self.keys = list(keys)
-        self._stop = threading.Event()
-        self._beat: threading.Thread | None = None
+        #: ``time.monotonic()`` of the journal's write or its last renewal.
+        self.renewed = 0.0
+        self._renewal = threading.Lock()  # a renewal and the close never interleave
+        self._open = False
+        self._beaten = False
 
     @property
     def key(self) -> str:
@@ -179,7 +220,7 @@ class CommitJournal:
         return _journal_key(self.commit_id)
 
     def open(self) -> None:
-        """Write the journal (before any record of the commit) and start its heartbeat."""
+        """Write the journal (before any record of the commit) and hand it to the heartbeat."""
         body = {
             "format": _FORMAT, "version": 1, "commit": self.commit_id,
             "holder": _this_holder.to_dict(), "started": time.time(),
@@ -192,23 +233,27 @@ class CommitJournal:
         except BaseException:
             self._deactivate()
             raise
-        self._beat = threading.Thread(target=self._heartbeat, name="resultkit-commit-lease",
-                                      daemon=True)
-        self._beat.start()
+        self.renewed = time.monotonic()
+        self._open = True
+        _heartbeat.add(self)
 
-    def _heartbeat(self) -> None:
-        interval = max(_lease_seconds() / 3, 0.05)
-        while not self._stop.wait(interval):
+    def renew(self) -> None:
+        """Write the heartbeat object: this commit is alive (a no-op once closed)."""
+        with self._renewal:
+            if not self._open:
+                return
             try:
                 self.storage._write_chunks(self.key + _BEAT_SUFFIX, [orjson.dumps(time.time())])
+                self._beaten = True
+                self.renewed = time.monotonic()
             except Exception:
                 logger.warning("could not renew the lease of commit %s in %s", self.commit_id,
                                self.storage.describe(), exc_info=True)
 
     def _stop_heartbeat(self) -> None:
-        self._stop.set()
-        if self._beat is not None and self._beat is not threading.current_thread():
-            self._beat.join()
+        _heartbeat.remove(self)
+        with self._renewal:
+            self._open = False
 
     def _deactivate(self) -> None:
         with _active_guard:
@@ -227,13 +272,14 @@ class CommitJournal:
             deleted = self.storage._delete(self.key)
         finally:
             self._deactivate()
-        _delete_quietly(self.storage, self.key + _BEAT_SUFFIX)
+        if self._beaten:
+            _delete_quietly(self.storage, self.key + _BEAT_SUFFIX)
         if deleted:
             _remember_finished(self.commit_id)
         return deleted
 
     def abandon(self) -> None:
-        """Stop the heartbeat and leave the journal, for the next reader or ``gc`` to recover."""
+        """Stop renewing its lease and leave the journal, for the next reader or ``gc`` to recover."""
         self._stop_heartbeat()
         self._deactivate()
 

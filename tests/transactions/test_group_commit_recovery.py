@@ -148,3 +148,31 @@ def test_resultkit_gc_undoes_the_commit_of_a_killed_writer(tmp_path: Path) -> No
                           capture_output=True, text=True, check=True)
     assert "undid 1 unfinished commit(s)" in done.stdout
     assert not storage.exists("a") and not list(storage._list(JOURNAL_FOLDER + "/"))
+
+
+def test_a_commit_slower_than_its_lease_keeps_renewing_it(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESULTKIT_COMMIT_LEASE", "0.3")
+    storage = LocalStorage(tmp_path / "records")
+    store = ResultStore(storage)
+    signs_of_life: list[float] = []
+
+    class Slow:
+        """Serialized mid-commit: waits (bounded) until the heartbeat renewed the lease."""
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            beats = [key for key in storage._list(JOURNAL_FOLDER + "/") if key.endswith(".beat")]
+            while not beats and len(signs_of_life) < 100_000:
+                signs_of_life.append(0.0)  # counts polls: a bound, not a clock
+                beats = [key for key in storage._list(JOURNAL_FOLDER + "/") if key.endswith(".beat")]
+            signs_of_life.append(orjson.loads(storage._read(beats[0])))
+            return (str, ("slow",))
+
+    with transaction(store=store):
+        with transaction(key="fast", store=store) as fast:
+            fast.stage("fast")
+        with transaction(key="slow", store=store) as slow:
+            slow.stage(Slow())
+    assert signs_of_life[-1] > 0  # the heartbeat wrote while the commit ran past its lease
+    assert store.read("fast").result == "fast" and store.read("slow").result == "slow"
+    assert list(storage._list(JOURNAL_FOLDER + "/")) == []  # journal and heartbeat both gone
