@@ -54,7 +54,7 @@ from .record import (
 from .reference import ResultReference
 from .signing import resolve_signing_key, sign_header, verify_header
 
-__all__ = ["ResultStore", "resolve_storage_value"]
+__all__ = ["ResultStore", "key_mismatch", "resolve_storage_value"]
 
 logger = logging.getLogger("resultkit")
 
@@ -77,6 +77,14 @@ _WARM_UP_KEY = ".rk-warm-up"
 
 class _RecordReplaced(Exception):
     """The record changed between two reads of one load; the load is retried."""
+
+
+def key_mismatch(key: str, header_key: str) -> RecordCorruptError:
+    """The error for a record read at ``key`` whose header names ``header_key``."""
+    return RecordCorruptError(
+        f"record at key {key!r} names key {header_key!r} in its header: it was copied or moved "
+        f"there, so it does not answer for {key!r}; delete it, or move it back to {header_key!r}"
+    )
 
 
 def resolve_storage_value(storage: Storage | str | os.PathLike[str] | None) -> Storage:
@@ -381,13 +389,11 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
             header, metadata = decode_header(head[:newline])
         except RecordCorruptError as exc:
             raise RecordCorruptError(f"record {key!r}: {exc}") from None
+        if metadata.storage_key != key:
+            # A record copied or moved to another key must not answer for that key, signed or not.
+            raise key_mismatch(key, metadata.storage_key)
         if self._signing_key is not None:
             verify_header(header, self._signing_key, key)
-            if metadata.storage_key != key:
-                # A signed record copied to another key must not answer for that key.
-                raise RecordCorruptError(
-                    f"record at {key!r} was signed for key {metadata.storage_key!r}; refusing it"
-                )
             if not metadata.payload_hash.startswith(BLAKE3 + ":"):
                 raise RecordCorruptError(f"signed record {key!r} must carry a blake3 payload hash")
         return newline + 1, metadata, head, requested
