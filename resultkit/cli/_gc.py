@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,8 +68,10 @@ def stale_temp_files(storage: Storage, min_age: float = STALE_TEMP_SECONDS) -> l
                 continue
             path = os.path.join(dirpath, name)
             try:
-                st = os.stat(path)
+                st = os.lstat(path)  # os.walk never enters linked folders; a linked file is no temp file
             except FileNotFoundError:  # its writer finished or cleaned up meanwhile
+                continue
+            if not stat.S_ISREG(st.st_mode):
                 continue
             age = now - st.st_mtime
             if age > min_age:
