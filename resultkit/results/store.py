@@ -39,7 +39,7 @@ from ._prefect_calls import (
     chosen_value,
     default_storage_key,
 )
-from ._streams import read_exactly, read_into
+from ._streams import read_exactly, read_growing, read_into, stream_size
 from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
 from .journal import commit_finished
 from .literal import ResultLiteral
@@ -475,9 +475,21 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         with self.storage.open_read(key) as stream:
             if read_exactly(stream, len(header)) != header:
                 raise _RecordReplaced
-            # Untouched pages, filled once by readinto (see allocate_payload_buffer).
-            buffer = allocate_payload_buffer(payload_size)
-            received = read_into(stream, memoryview(buffer))
+            # The header's payload_size is checked against the object's real size before
+            # anything is allocated, so a header claiming 2**40 bytes costs nothing.
+            real_size = stream_size(stream)
+            if real_size is None:  # unknown: allocate only as bytes arrive
+                buffer: Buffer = read_growing(stream, payload_size)
+                received = len(buffer)
+            else:
+                if real_size != len(header) + payload_size:
+                    raise RecordCorruptError(
+                        f"record {key!r} is {real_size} bytes but its header says "
+                        f"{len(header)} + {payload_size} (payload_size); it is truncated or damaged"
+                    )
+                # Untouched pages, filled once by readinto (see allocate_payload_buffer).
+                buffer = allocate_payload_buffer(payload_size)
+                received = read_into(stream, memoryview(buffer))
             if received < payload_size:
                 raise RecordCorruptError(
                     f"record {key!r} is truncated: payload has {received} of {payload_size} bytes"
