@@ -29,6 +29,7 @@ from ..errors import (
 from ..serializers._buffers import allocate_payload_buffer
 from ..serializers.base import Serializer, dumps_value, resolve_serializer
 from ..storage.base import Storage, validate_key
+from ..storage.retry import is_replaced, is_storage_fault
 from ._async import in_thread
 from ._locks import StoreLocks
 from ._prefect_calls import (
@@ -456,13 +457,21 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
                     f"record {key!r} is longer than its header says ({len(head)} > {end} bytes)"
                 )
             payload = memoryview(head)[header_size:end]
+            verify_checksum(payload, metadata.payload_hash, key)
         elif len(head) < requested:
             raise RecordCorruptError(
                 f"record {key!r} is truncated: {len(head)} of {end} bytes present"
             )
         else:
             payload = self._read_payload(key, head[:header_size], metadata.payload_size)
-        verify_checksum(payload, metadata.payload_hash, key)
+            try:
+                verify_checksum(payload, metadata.payload_hash, key)
+            except RecordCorruptError:
+                # Streamed from a store that does not pin the version it reads (GCS): a
+                # record replaced mid-stream mixes two versions. A changed header says so.
+                if self._header_changed(key, head[:header_size]):
+                    raise _RecordReplaced from None
+                raise
         if metadata.is_literal:
             if metadata.payload_size:
                 raise RecordCorruptError(f"literal record {key!r} has a non-empty payload")
@@ -471,7 +480,26 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         return ResultRecord(metadata, value, storage=self.storage)
 
     def _read_payload(self, key: str, header: bytes, payload_size: int) -> Buffer:
-        """Stream a large payload into one buffer (no further copies before ``loads``)."""
+        """Stream a large payload into one buffer (no further copies before ``loads``).
+
+        No backend exception escapes: an object replaced while it streams (s3fs's
+        ``FileExpired``) is ``_RecordReplaced`` (read again), other faults ``StorageError``.
+        """
+        try:
+            return self._stream_payload(key, header, payload_size)
+        except (ResultkitError, _RecordReplaced, FileNotFoundError):
+            raise
+        except Exception as exc:
+            if is_replaced(exc):
+                raise _RecordReplaced from exc
+            if not is_storage_fault(exc):
+                raise  # a bug, with its traceback
+            raise StorageError(
+                f"{self.storage.describe()}: could not stream the payload of record {key!r}: "
+                f"{type(exc).__name__}: {exc}; retry, or check the storage is reachable"
+            ) from exc
+
+    def _stream_payload(self, key: str, header: bytes, payload_size: int) -> Buffer:
         with self.storage.open_read(key) as stream:
             if read_exactly(stream, len(header)) != header:
                 raise _RecordReplaced
@@ -503,6 +531,12 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         if metadata.is_expired():
             return False
         return metadata.commit is None or commit_finished(self.storage, metadata.commit, key)
+
+    def _header_changed(self, key: str, header: bytes) -> bool:
+        try:
+            return self.storage.read_head(key, len(header)) != header
+        except FileNotFoundError:
+            return True  # deleted since: the retry finds it absent
 
     def _serializer_for(self, config: dict[str, Any]) -> Serializer:
         if config == self._serializer_config:
