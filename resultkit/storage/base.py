@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any, ClassVar
 
 from .._types import Buffer
 from ..errors import StorageError
 
-__all__ = ["RESERVED_PREFIX", "Buffer", "Storage", "as_buffer", "hidden_from_listing", "validate_key"]
+__all__ = ["RESERVED_PREFIX", "Buffer", "IncompleteUpload", "Storage", "as_buffer", "hidden_from_listing",
+           "validate_key"]
 
 #: Key segments starting with this are resultkit's own (temporary files, lock files);
 #: they are rejected as user keys and never listed.
@@ -121,6 +124,16 @@ def as_buffer(chunk: object, key: str = "") -> Buffer:
         ) from None
 
 
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """A multipart upload that was started and never completed or aborted (its writer died)."""
+
+    #: The object it would have created, relative to the storage (not necessarily a valid key).
+    path: str
+    upload_id: str
+    initiated: datetime
+
+
 class Storage(abc.ABC):
     """Where records live. Subclasses implement the underscore primitives.
 
@@ -197,6 +210,14 @@ class Storage(abc.ABC):
         ``CachedStorage`` to confirm a local copy is still current with one small request.
         """
         return self._version(validate_key(key))
+
+    def incomplete_uploads(self) -> Sequence[IncompleteUpload]:
+        """Multipart uploads in progress below this storage (S3); none where uploads cannot be listed."""
+        return []
+
+    def abort_upload(self, upload: IncompleteUpload) -> bool:
+        """Abort ``upload``, freeing its parts; True if it was still in progress."""
+        return False
 
     def describe(self) -> str:
         """A short human-readable location, e.g. ``s3://bucket/prefix`` or a local path."""
