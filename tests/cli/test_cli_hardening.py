@@ -100,3 +100,11 @@ def test_gc_on_gcs_finds_no_uploads_to_sweep(run, gcs_bucket, gcs_endpoint):
     result = run("gc", f"gs://{gcs_bucket}/r", "--option", f"endpoint_url={gcs_endpoint}",
                  "--option", "token=anon", "--uploads-older-than", "0s", "--json")
     assert result.code == 0 and result.json()["multipart_uploads"] == []
+
+
+def test_ls_of_a_url_missing_a_slash_fails_saying_what_was_meant(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for spec, meant in (("s3:/bucket", "s3://bucket"), ("s3//bucket", "s3://bucket"), ("gs:/b", "gs://b")):
+        result = run("ls", spec)
+        assert result.code == 2 and repr(meant) in result.err
+    assert list(tmp_path.iterdir()) == []
