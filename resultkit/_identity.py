@@ -24,13 +24,17 @@ __all__ = ["importable_module_name", "task_identity"]
 
 
 def importable_module_name(module: str) -> str:
-    """``module``, or for ``"__main__"`` the name the main script has when imported."""
-    if module != "__main__":
+    """``module``, or for ``"__main__"`` the name the main script has when imported.
+
+    ``"__mp_main__"`` (the main script re-imported by a multiprocessing spawn worker) is
+    named the same way, so workers agree with the parent.
+    """
+    if module != "__main__" and module != "__mp_main__":
         return module
-    main = sys.modules.get("__main__")
+    main = sys.modules.get(module)
     spec = getattr(main, "__spec__", None)
     name = getattr(spec, "name", None)
-    if isinstance(name, str) and name and name != "__main__":
+    if isinstance(name, str) and name and name not in ("__main__", "__mp_main__"):
         return name  # python -m pkg.mod
     path = getattr(main, "__file__", None)
     if not isinstance(path, str) or not path.endswith(".py"):

@@ -39,8 +39,8 @@ _TRANSIENT_NAMES = frozenset({
 # Exceptions from these packages are storage faults even when they are not OSErrors
 # (gcsfs's HttpError, botocore's ClientError...); anything else that is not an OSError
 # (a failing chunk iterator, a bug) passes through unchanged.
-_CLIENT_PACKAGES = frozenset({"aiobotocore", "aiohttp", "botocore", "fsspec", "gcsfs", "google",
-                              "paramiko", "requests", "s3fs", "urllib3"})
+_CLIENT_PACKAGES = frozenset({"aiobotocore", "aiohttp", "botocore", "diskcache", "fsspec", "gcsfs",
+                              "google", "paramiko", "requests", "s3fs", "sqlite3", "urllib3"})
 _PERMANENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
               NotADirectoryError)
 

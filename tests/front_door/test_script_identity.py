@@ -82,3 +82,25 @@ def test_the_identity_travels_with_a_pickled_task_to_another_main(tmp_path: Path
         print(pickle.loads(open({str(payload)!r}, "rb").read()).identity)
     """), cwd=tmp_path)
     assert child == [parent.identity]
+
+
+SPAWNING = """
+import multiprocessing
+from resultkit import task
+
+@task(result_storage={storage!r})
+def load(n):
+    return n
+
+def identity_in_worker():
+    return load.identity  # the worker's own copy, made when it re-imported this script
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        print(load.identity, pool.apply(identity_in_worker))
+"""
+
+
+def test_a_spawned_worker_reimporting_the_script_agrees_on_the_identity(tmp_path: Path) -> None:
+    (tmp_path / "spawning.py").write_text(SPAWNING.format(storage=str(tmp_path / "records")))
+    assert _python("spawning.py", cwd=tmp_path) == ["spawning.load spawning.load"]
