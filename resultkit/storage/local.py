@@ -182,11 +182,17 @@ class LocalStorage(Storage):
 
     # -- never through a link -----------------------------------------------------------
 
-    def _check_opened(self, fd: int, key: str) -> None:
-        """``StorageError`` unless ``fd`` (opened for ``key``) is ``basepath/key`` itself, reached without links."""
+    def _check_opened(self, fd: int, key: str, for_key: str | None = None) -> None:
+        """``StorageError`` unless ``fd`` (opened for ``key``) is ``basepath/key`` itself, reached without links.
+
+        ``for_key`` is the key the caller works on, when ``key`` is its folder.
+        """
         actual = fd_path(fd)
         if actual is None:  # no way to ask the kernel: check the path (not race-free)
-            actual = os.path.realpath(self._root + key)
+            named = os.path.join(self._real_root, *key.split("/")) if key else self._real_root[:-1]
+            if os.path.normcase(os.path.realpath(named)) == os.path.normcase(named):
+                return
+            self._refuse_link(for_key or key, os.path.realpath(named))
         expected = self._real_root + key if key else self._real_root[:-1]
         if actual == expected:
             return
@@ -194,7 +200,7 @@ class LocalStorage(Storage):
             return  # replaced or deleted since it was opened: still the file the key named
         self._real_root = os.path.join(os.path.realpath(self.basepath), "")  # basepath itself moved?
         if actual != (self._real_root + key if key else self._real_root[:-1]):
-            self._refuse_link(key, actual)
+            self._refuse_link(for_key or key, actual)
 
     def _refuse_link(self, key: str, resolved: str | None = None) -> NoReturn:
         link = self._find_link(key)
@@ -241,23 +247,23 @@ class LocalStorage(Storage):
                 raise
         return fd
 
-    def _open_dir(self, folder: str, create: bool) -> int:
-        """A descriptor of ``basepath/folder``, reached without links (made if ``create``)."""
+    def _open_dir(self, folder: str, create: bool, key: str) -> int:
+        """A descriptor of ``basepath/folder`` (the folder of ``key``), reached without links (made if ``create``)."""
         try:
             fd = os.open(self._root + folder if folder else str(self.basepath), _DIR_FLAGS)
         except FileNotFoundError:
             if not create:
                 raise
-            return self._make_dirs(folder)
+            return self._make_dirs(folder, key)
         if folder:  # basepath itself may be (or go through) a link: the user chose it
             try:
-                self._check_opened(fd, folder)
+                self._check_opened(fd, folder, key)
             except BaseException:
                 os.close(fd)
                 raise
         return fd
 
-    def _make_dirs(self, folder: str) -> int:
+    def _make_dirs(self, folder: str, key: str) -> int:
         """Create ``basepath/folder`` one segment at a time, never through a link."""
         os.makedirs(self.basepath, exist_ok=True)
         fd = os.open(str(self.basepath), _DIR_FLAGS)
@@ -269,7 +275,7 @@ class LocalStorage(Storage):
                     child = os.open(segment, _DIR_FLAGS | _NOFOLLOW, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR) and self._find_link(folder):
-                        self._refuse_link(folder)
+                        self._refuse_link(key)
                     raise
                 os.close(fd)
                 fd = child
@@ -331,7 +337,9 @@ class LocalStorage(Storage):
         # The temp file is made and renamed relative to the checked folder's descriptor, so
         # nothing can redirect the write once the folder passed the check.
         try:
-            dir_fd = self._open_dir(folder, create=True)
+            dir_fd = self._open_dir(folder, create=True, key=key)
+        except StorageError:
+            raise
         except OSError as exc:
             self._fail("create a file for", key, exc)
         try:
@@ -403,9 +411,11 @@ class LocalStorage(Storage):
     def _delete(self, key: str) -> bool:
         folder, _, name = key.rpartition("/")
         try:
-            dir_fd = self._open_dir(folder, create=False)
+            dir_fd = self._open_dir(folder, create=False, key=key)
         except (FileNotFoundError, NotADirectoryError):
             return False
+        except StorageError:
+            raise
         except OSError as exc:
             self._fail("delete", key, exc)
         try:
@@ -451,9 +461,11 @@ class LocalStorage(Storage):
         # records and are never followed: they are skipped.
         folder = prefix.rpartition("/")[0]
         try:
-            os.close(self._open_dir(folder, create=False))  # a linked prefix folder is refused
+            os.close(self._open_dir(folder, create=False, key=prefix))  # a linked prefix folder is refused
         except (FileNotFoundError, NotADirectoryError):
             return
+        except StorageError:
+            raise
         except OSError as exc:
             self._fail("list", prefix, exc)
         pending = [(self._root + folder if folder else str(self.basepath), folder + "/" if folder else "")]

@@ -39,6 +39,7 @@ def test_a_write_through_a_linked_folder_is_refused_and_creates_nothing_outside(
             storage.write(key, b"planted")
         message = str(info.value)
         assert repr(key) in message and repr(str(base / "link")) in message and str(outside) in message
+        assert "could not" not in message  # the link is the reason, reported once
     assert sorted(p.name for p in outside.iterdir()) == ["x"]
 
 
@@ -52,8 +53,9 @@ def test_reads_through_a_linked_folder_are_refused(base, outside):
 
 def test_a_delete_through_a_linked_folder_is_refused_and_the_outside_file_stays(base, outside):
     storage = _linked(base, outside)
-    with pytest.raises(StorageError, match="symbolic link"):
+    with pytest.raises(StorageError, match="symbolic link") as info:
         storage.delete("link/x")
+    assert "could not" not in str(info.value)
     assert (outside / "x").read_bytes() == b"outside data"
 
 
@@ -84,8 +86,9 @@ def test_listing_skips_links_and_refuses_a_linked_prefix(base, outside):
     (base / "a" / "file-link").symlink_to(outside / "x")
     assert sorted(storage.list("")) == ["a/real"]
     assert sorted(storage.list("a/")) == ["a/real"]
-    with pytest.raises(StorageError, match="symbolic link"):
+    with pytest.raises(StorageError, match="symbolic link") as info:
         list(storage.list("link/"))
+    assert "could not" not in str(info.value)
 
 
 def test_a_result_store_treats_a_linked_record_as_a_miss_and_refuses_to_write_through_it(
@@ -114,3 +117,19 @@ def test_a_storage_whose_basepath_is_a_link_works(tmp_path: Path) -> None:
     storage.write("a/b", b"hi")
     assert storage.read("a/b") == b"hi" and storage.exists("a/b") and list(storage.list("")) == ["a/b"]
     assert storage.delete("a/b") and (real / "a").is_dir()
+
+
+def test_without_a_kernel_path_lookup_the_path_check_still_refuses_links(
+    base: Path, outside: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import resultkit.storage.local as local_module
+
+    monkeypatch.setattr(local_module, "fd_path", local_module._no_fd_path)  # as on other platforms
+    storage = _linked(base, outside)
+    storage.write("a/b", b"x")
+    assert storage.read("a/b") == b"x" and storage.exists("a/b")
+    with pytest.raises(StorageError, match="symbolic link"):
+        storage.read("link/x")
+    with pytest.raises(StorageError, match="symbolic link"):
+        storage.write("link/y", b"planted")
+    assert sorted(p.name for p in outside.iterdir()) == ["x"]
