@@ -194,13 +194,13 @@ def cmd_gc(args: argparse.Namespace) -> int:
               format_time(s.metadata.expiration if s.metadata else None)) for s in removed_records]
             + [("temp file", t.path, format_size(t.size), f"{t.age_seconds / 3600:.1f} h")
                for t in removed_temps]
-            + [("lock file", path, "-", "unlocked") for path in lock_files],
+            + [("lock file", path, "-", "unlocked") for path in lock_files]
             + [("upload", u.path, "-", f"{(now - u.initiated).total_seconds() / 3600:.1f} h")
                for u in aborted],
             right_aligned=("size",),
         )
     say(
-        f"{verb} {len(removed_records)} expired record(s) ({format_size(record_bytes)}) and "
+        f"{verb} {len(removed_records)} expired record(s) ({format_size(record_bytes)}), "
         f"{len(removed_temps)} temporary file(s) ({format_size(temp_bytes)}) and "
         f"{len(lock_files)} lock file(s) of unlocked keys"
         + (f", and {'would abort' if args.dry_run else 'aborted'} {len(aborted)} multipart upload(s)"
