@@ -26,10 +26,8 @@ from ..errors import (
     SerializationError,
     StorageError,
 )
-from ..serializers._buffers import allocate_payload_buffer
 from ..serializers.base import Serializer, dumps_value, resolve_serializer
 from ..storage.base import Storage, validate_key
-from ..storage.retry import is_replaced, is_storage_fault
 from ._async import in_thread
 from ._locks import StoreLocks
 from ._prefect_calls import (
@@ -40,7 +38,7 @@ from ._prefect_calls import (
     chosen_value,
     default_storage_key,
 )
-from ._streams import read_exactly, read_growing, read_into, stream_size
+from ._streams import RecordReplaced, read_payload
 from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
 from .journal import commit_finished
 from .literal import ResultLiteral
@@ -74,10 +72,6 @@ except _importlib_metadata.PackageNotFoundError:  # pragma: no cover - running f
 
 # Never read or written: a key segment starting ".rk-" is reserved, so no record has it.
 _WARM_UP_KEY = ".rk-warm-up"
-
-
-class _RecordReplaced(Exception):
-    """The record changed between two reads of one load; the load is retried."""
 
 
 def key_mismatch(key: str, header_key: str) -> RecordCorruptError:
@@ -409,7 +403,7 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         for _ in range(_REPLACED_RETRIES):
             try:
                 return self._load_once(key)
-            except _RecordReplaced:
+            except RecordReplaced:
                 continue
         raise StorageError(
             f"record {key!r} in {self.storage.describe()} kept being replaced while it was read; "
@@ -463,14 +457,14 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
                 f"record {key!r} is truncated: {len(head)} of {end} bytes present"
             )
         else:
-            payload = self._read_payload(key, head[:header_size], metadata.payload_size)
+            payload = read_payload(self.storage, key, head[:header_size], metadata.payload_size)
             try:
                 verify_checksum(payload, metadata.payload_hash, key)
             except RecordCorruptError:
                 # Streamed from a store that does not pin the version it reads (GCS): a
                 # record replaced mid-stream mixes two versions. A changed header says so.
                 if self._header_changed(key, head[:header_size]):
-                    raise _RecordReplaced from None
+                    raise RecordReplaced from None
                 raise
         if metadata.is_literal:
             if metadata.payload_size:
@@ -478,53 +472,6 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
             return ResultRecord(metadata, metadata.literal, storage=self.storage)
         value = self._serializer_for(metadata.serializer).loads(payload)
         return ResultRecord(metadata, value, storage=self.storage)
-
-    def _read_payload(self, key: str, header: bytes, payload_size: int) -> Buffer:
-        """Stream a large payload into one buffer (no further copies before ``loads``).
-
-        No backend exception escapes: an object replaced while it streams (s3fs's
-        ``FileExpired``) is ``_RecordReplaced`` (read again), other faults ``StorageError``.
-        """
-        try:
-            return self._stream_payload(key, header, payload_size)
-        except (ResultkitError, _RecordReplaced, FileNotFoundError):
-            raise
-        except Exception as exc:
-            if is_replaced(exc):
-                raise _RecordReplaced from exc
-            if not is_storage_fault(exc):
-                raise  # a bug, with its traceback
-            raise StorageError(
-                f"{self.storage.describe()}: could not stream the payload of record {key!r}: "
-                f"{type(exc).__name__}: {exc}; retry, or check the storage is reachable"
-            ) from exc
-
-    def _stream_payload(self, key: str, header: bytes, payload_size: int) -> Buffer:
-        with self.storage.open_read(key) as stream:
-            if read_exactly(stream, len(header)) != header:
-                raise _RecordReplaced
-            # The header's payload_size is checked against the object's real size before
-            # anything is allocated, so a header claiming 2**40 bytes costs nothing.
-            real_size = stream_size(stream)
-            if real_size is None:  # unknown: allocate only as bytes arrive
-                buffer: Buffer = read_growing(stream, payload_size)
-                received = len(buffer)
-            else:
-                if real_size != len(header) + payload_size:
-                    raise RecordCorruptError(
-                        f"record {key!r} is {real_size} bytes but its header says "
-                        f"{len(header)} + {payload_size} (payload_size); it is truncated or damaged"
-                    )
-                # Untouched pages, filled once by readinto (see allocate_payload_buffer).
-                buffer = allocate_payload_buffer(payload_size)
-                received = read_into(stream, memoryview(buffer))
-            if received < payload_size:
-                raise RecordCorruptError(
-                    f"record {key!r} is truncated: payload has {received} of {payload_size} bytes"
-                )
-            if stream.read(1):
-                raise RecordCorruptError(f"record {key!r} is longer than its header says")
-        return buffer
 
     def _visible(self, key: str, metadata: ResultRecordMetadata) -> bool:
         """Unexpired, and (for a record of a group commit) its commit finished."""
