@@ -247,8 +247,21 @@ class LocalStorage(Storage):
                 raise
         return fd
 
-    def _open_dir(self, folder: str, create: bool, key: str) -> int:
-        """A descriptor of ``basepath/folder`` (the folder of ``key``), reached without links (made if ``create``)."""
+    def _open_dir(self, folder: str, create: bool, key: str) -> int | None:
+        """A descriptor of ``basepath/folder`` (the folder of ``key``), reached without links (made if ``create``).
+
+        None where folders cannot be opened (Windows): the path is checked instead.
+        """
+        if not _DIR_FD:
+            named = os.path.join(self._real_root, *folder.split("/")) if folder else self._real_root[:-1]
+            # realpath resolves every link among the parts that exist: checked before creating.
+            if os.path.normcase(os.path.realpath(named)) != os.path.normcase(named):
+                self._refuse_link(key, os.path.realpath(named))
+            if not os.path.isdir(named):
+                if not create:
+                    raise FileNotFoundError(f"no folder {folder!r} in {self.basepath}")
+                os.makedirs(named, exist_ok=True)
+            return None
         try:
             fd = os.open(self._root + folder if folder else str(self.basepath), _DIR_FLAGS)
         except FileNotFoundError:
@@ -342,11 +355,11 @@ class LocalStorage(Storage):
             raise
         except OSError as exc:
             self._fail("create a file for", key, exc)
+        if dir_fd is None:  # no *at() calls on this platform (Windows): paths, checked above
+            self._write_by_path(key, self._root + folder if folder else str(self.basepath),
+                                temp, name, chunks)
+            return
         try:
-            if not _DIR_FD:  # no *at() calls on this platform (Windows): paths, checked above
-                self._write_by_path(key, self._root + folder if folder else str(self.basepath),
-                                    temp, name, chunks)
-                return
             try:
                 fd = os.open(temp, _OPEN_FLAGS, 0o666, dir_fd=dir_fd)
             except OSError as exc:
@@ -418,9 +431,9 @@ class LocalStorage(Storage):
             raise
         except OSError as exc:
             self._fail("delete", key, exc)
+        if dir_fd is None:
+            return self._delete_by_path(key)
         try:
-            if not _DIR_FD:
-                return self._delete_by_path(key)
             try:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except (FileNotFoundError, NotADirectoryError):
@@ -461,7 +474,9 @@ class LocalStorage(Storage):
         # records and are never followed: they are skipped.
         folder = prefix.rpartition("/")[0]
         try:
-            os.close(self._open_dir(folder, create=False, key=prefix))  # a linked prefix folder is refused
+            dir_fd = self._open_dir(folder, create=False, key=prefix)  # a linked prefix folder is refused
+            if dir_fd is not None:
+                os.close(dir_fd)
         except (FileNotFoundError, NotADirectoryError):
             return
         except StorageError:

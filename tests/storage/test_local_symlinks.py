@@ -119,17 +119,24 @@ def test_a_storage_whose_basepath_is_a_link_works(tmp_path: Path) -> None:
     assert storage.delete("a/b") and (real / "a").is_dir()
 
 
+@pytest.mark.parametrize("no_dir_fd", [False, True], ids=["no-fd-path", "no-fd-path-nor-dir-fd"])
 def test_without_a_kernel_path_lookup_the_path_check_still_refuses_links(
-    base: Path, outside: Path, monkeypatch: pytest.MonkeyPatch,
+    base: Path, outside: Path, monkeypatch: pytest.MonkeyPatch, no_dir_fd: bool,
 ) -> None:
+    """As on platforms without /proc or F_GETPATH (and, second, without *at() calls: Windows)."""
     import resultkit.storage.local as local_module
 
-    monkeypatch.setattr(local_module, "fd_path", local_module._no_fd_path)  # as on other platforms
+    monkeypatch.setattr(local_module, "fd_path", local_module._no_fd_path)
+    if no_dir_fd:
+        monkeypatch.setattr(local_module, "_DIR_FD", False)
     storage = _linked(base, outside)
     storage.write("a/b", b"x")
-    assert storage.read("a/b") == b"x" and storage.exists("a/b")
-    with pytest.raises(StorageError, match="symbolic link"):
-        storage.read("link/x")
-    with pytest.raises(StorageError, match="symbolic link"):
-        storage.write("link/y", b"planted")
+    storage.write("top", b"t")
+    assert storage.read("a/b") == b"x" and storage.exists("a/b") and sorted(storage.list("")) == ["a/b", "top"]
+    for op in (lambda: storage.read("link/x"), lambda: storage.write("link/y", b"planted"),
+               lambda: storage.write("link/new/deep", b"planted"), lambda: storage.delete("link/x"),
+               lambda: list(storage.list("link/"))):
+        with pytest.raises(StorageError, match="symbolic link"):
+            op()
     assert sorted(p.name for p in outside.iterdir()) == ["x"]
+    assert storage.delete("a/b") and not storage.delete("a/b") and not storage.delete("nothing/here")
