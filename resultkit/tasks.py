@@ -27,6 +27,7 @@ from ._call import (
     run_with_retries,
     run_with_retries_async,
 )
+from ._identity import task_identity
 from ._options import TaskOptions
 from .errors import ConfigurationError
 from .states import State
@@ -47,7 +48,8 @@ class Task(Generic[P, R]):
     def __init__(self, fn: Callable[P, R], options: TaskOptions | None = None,
                  commit_hooks: tuple[Callable[..., Any], ...] = (),
                  rollback_hooks: tuple[Callable[..., Any], ...] = (),
-                 source: str | None = None, captured: Mapping[str, Any] | None = None) -> None:
+                 source: str | None = None, captured: Mapping[str, Any] | None = None,
+                 identity: str | None = None) -> None:
         label = getattr(fn, "__qualname__", repr(fn))
         if not callable(fn):
             raise ConfigurationError(f"@task needs a function, got {type(fn).__name__} {fn!r}")
@@ -68,8 +70,10 @@ class Task(Generic[P, R]):
         self.commit_hooks = commit_hooks
         self.rollback_hooks = rollback_hooks
         self.name: str = options.name or str(getattr(fn, "__name__", label))
-        #: Identity used in keys: ``module.qualname`` or the ``name=`` option.
-        self.identity: str = options.name or f"{getattr(fn, '__module__', '?')}.{label}"
+        #: Identity used in keys: ``module.qualname`` (the module as named when imported,
+        #: also for a script run as ``__main__``: see ``_identity.py``) or the ``name=`` option.
+        #: ``identity`` carries it to worker processes, whose ``__main__`` is another program.
+        self.identity: str = options.name or identity or task_identity(fn)
         self.signature = inspect.signature(fn)
         self._positional = _plain_positional_names(self.signature)
         #: Every parameter's name, in signature order (the names ``INPUTS`` hashes).
@@ -110,7 +114,8 @@ class Task(Generic[P, R]):
         >>> fresh = train.with_options(refresh_cache=True)  # doctest: +SKIP
         """
         return Task(self.fn, self.options.replace(**overrides), self.commit_hooks,
-                    self.rollback_hooks, self.source, self.captured)
+                    self.rollback_hooks, self.source, self.captured,
+                    None if self.options.name else self.identity)
 
     def on_commit(self, hook: F) -> F:
         """Register ``hook(txn)`` to run after this task's record is committed."""
@@ -128,7 +133,7 @@ class Task(Generic[P, R]):
         # cloudpickle, so the function travels by value even under plain pickle
         # (ProcessPoolExecutor) and to workers that cannot import its module.
         state = (self.fn, self.options, self.commit_hooks, self.rollback_hooks, self.source,
-                 self.captured)
+                 self.captured, self.identity)
         return (_rebuild_task, (cloudpickle.dumps(state),))
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
@@ -236,8 +241,8 @@ def _plans_reset(task: Task[Any, Any]) -> Callable[[], None]:
 def _rebuild_task(payload: bytes) -> Task[Any, Any]:
     import cloudpickle
 
-    fn, options, commit_hooks, rollback_hooks, source, captured = cloudpickle.loads(payload)
-    return Task(fn, options, commit_hooks, rollback_hooks, source, captured)
+    fn, options, commit_hooks, rollback_hooks, source, captured, identity = cloudpickle.loads(payload)
+    return Task(fn, options, commit_hooks, rollback_hooks, source, captured, identity)
 
 
 def _plain_positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:

@@ -1,4 +1,4 @@
-"""``resultkit gc``: remove expired records and stale temporary files.
+"""``resultkit gc``: remove expired records, stale temporary files and abandoned uploads.
 
 An expired record is a miss for every reader, so deleting it changes no result.
 Before each deletion the header is read again, so a record rewritten since the scan
@@ -6,25 +6,40 @@ Before each deletion the header is read again, so a record rewritten since the s
 died mid-write leaves behind on local storage; one untouched for an hour has no
 writer left. Lock files (``.rk-locks/*.lock`` and their ``.guard`` files) of keys no
 longer locked are removed too: one would otherwise stay for every key ever locked.
+On S3, a writer killed during a multipart upload leaves the upload open (its parts are
+stored and billed, and never become an object): gc aborts uploads under the storage's
+prefix started longer ago than ``--uploads-older-than`` (default one hour). GCS
+resumable sessions expire by themselves after a week and leave nothing to sweep.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import stat
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..results.journal import sweep_journals
-from ..storage.base import RESERVED_PREFIX, Storage
+from ..storage.base import RESERVED_PREFIX, IncompleteUpload, Storage
 from ..storage.fsspec import FsspecStorage
 from ..storage.local import LocalStorage
-from ._output import EXIT_OK, format_size, format_time, print_json, print_table, say
+from ._output import (
+    EXIT_OK,
+    CliError,
+    format_size,
+    format_time,
+    parse_duration,
+    print_json,
+    print_table,
+    say,
+)
 from ._scan import RecordSummary, parallel_map, scan, summarize, utc_now
 from ._target import open_storage
 
-__all__ = ["STALE_TEMP_SECONDS", "StaleTempFile", "cmd_gc", "stale_temp_files", "sweep_lock_files"]
+__all__ = ["STALE_TEMP_SECONDS", "StaleTempFile", "cmd_gc", "stale_temp_files", "stale_uploads",
+           "sweep_lock_files"]
 
 #: Temporary files untouched for longer than this are removed.
 STALE_TEMP_SECONDS = 3600.0
@@ -54,7 +69,7 @@ def _local_root(storage: Storage) -> str | None:
 def stale_temp_files(storage: Storage, min_age: float = STALE_TEMP_SECONDS) -> list[StaleTempFile]:
     """Temporary files older than ``min_age`` seconds, on storage in a local folder.
 
-    Object stores need no sweep: an upload that fails is aborted and never becomes an object.
+    Object stores have no temporary files (see :func:`stale_uploads` for their leftovers).
     """
     root = _local_root(storage)
     if root is None:
@@ -67,8 +82,10 @@ def stale_temp_files(storage: Storage, min_age: float = STALE_TEMP_SECONDS) -> l
                 continue
             path = os.path.join(dirpath, name)
             try:
-                st = os.stat(path)
+                st = os.lstat(path)  # os.walk never enters linked folders; a linked file is no temp file
             except FileNotFoundError:  # its writer finished or cleaned up meanwhile
+                continue
+            if not stat.S_ISREG(st.st_mode):
                 continue
             age = now - st.st_mtime
             if age > min_age:
@@ -93,6 +110,19 @@ def sweep_lock_files(storage: Storage, dry_run: bool = False) -> list[str]:
             for path in manager.sweep(dry_run=dry_run)]
 
 
+def stale_uploads(storage: Storage, min_age: timedelta, now: datetime) -> list[IncompleteUpload]:
+    """Multipart uploads under ``storage`` started more than ``min_age`` before ``now``."""
+    return sorted((u for u in storage.incomplete_uploads() if now - u.initiated > min_age),
+                  key=lambda u: (u.path, u.initiated))
+
+
+def _upload_age(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except CliError as exc:
+        raise CliError(str(exc).replace("--older-than", "--uploads-older-than"), exc.exit_code) from None
+
+
 def _delete_if_still_expired(storage: Storage, key: str, now: datetime) -> bool:
     current = summarize(storage.read_head, key)
     if current is None or current.expiry_state(now) != "expired":
@@ -101,7 +131,8 @@ def _delete_if_still_expired(storage: Storage, key: str, now: datetime) -> bool:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    """Remove (or with ``--dry-run`` list) expired records and stale temporary files."""
+    """Remove (or with ``--dry-run`` list) expired records, stale temporary files and abandoned uploads."""
+    min_upload_age = _upload_age(args.uploads_older_than)  # a usage error before any work
     storage = open_storage(args.storage, args.option)
     # First: undo commits whose writer died, so their records are not counted as kept.
     unfinished = sweep_journals(storage, dry_run=args.dry_run)
@@ -112,11 +143,14 @@ def cmd_gc(args: argparse.Namespace) -> int:
     ]
     temps = stale_temp_files(storage)
     lock_files = sweep_lock_files(storage, dry_run=args.dry_run)
+    uploads = stale_uploads(storage, min_upload_age, now)
     removed_records: list[RecordSummary] = []
     removed_temps: list[StaleTempFile] = []
+    aborted: list[IncompleteUpload] = []
     if args.dry_run:
-        removed_records, removed_temps = expired, temps
+        removed_records, removed_temps, aborted = expired, temps, uploads
     else:
+        aborted = [upload for upload in uploads if storage.abort_upload(upload)]
         deleted = parallel_map(
             storage, lambda s: _delete_if_still_expired(storage, s.key, now), expired)
         removed_records = [s for s, gone in zip(expired, deleted, strict=True) if gone]
@@ -142,12 +176,17 @@ def cmd_gc(args: argparse.Namespace) -> int:
                 for t in removed_temps
             ],
             "lock_files": lock_files,
+            "multipart_uploads": [
+                {"path": u.path, "upload_id": u.upload_id, "initiated": u.initiated,
+                 "age_seconds": round((now - u.initiated).total_seconds(), 1)}
+                for u in aborted
+            ],
             "bytes": record_bytes + temp_bytes,
             "unfinished_commits": unfinished,
         })
         return EXIT_OK
     verb = "would remove" if args.dry_run else "removed"
-    if removed_records or removed_temps or lock_files:
+    if removed_records or removed_temps or lock_files or aborted:
         print_table(
             None,
             ("what", "key or path", "size", "expired / age"),
@@ -155,13 +194,18 @@ def cmd_gc(args: argparse.Namespace) -> int:
               format_time(s.metadata.expiration if s.metadata else None)) for s in removed_records]
             + [("temp file", t.path, format_size(t.size), f"{t.age_seconds / 3600:.1f} h")
                for t in removed_temps]
-            + [("lock file", path, "-", "unlocked") for path in lock_files],
+            + [("lock file", path, "-", "unlocked") for path in lock_files]
+            + [("upload", u.path, "-", f"{(now - u.initiated).total_seconds() / 3600:.1f} h")
+               for u in aborted],
             right_aligned=("size",),
         )
     say(
-        f"{verb} {len(removed_records)} expired record(s) ({format_size(record_bytes)}) and "
+        f"{verb} {len(removed_records)} expired record(s) ({format_size(record_bytes)}), "
         f"{len(removed_temps)} temporary file(s) ({format_size(temp_bytes)}) and "
-        f"{len(lock_files)} lock file(s) of unlocked keys in {storage.describe()}"
+        f"{len(lock_files)} lock file(s) of unlocked keys"
+        + (f", and {'would abort' if args.dry_run else 'aborted'} {len(aborted)} multipart upload(s)"
+           if aborted else "")
+        + f" in {storage.describe()}"
     )
     if unfinished:
         say(f"{'would undo' if args.dry_run else 'undid'} {len(unfinished)} unfinished commit(s) whose writer is gone "

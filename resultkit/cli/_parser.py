@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     gc = commands.add_parser("gc", help="remove expired records and stale temporary files")
     _add_storage(gc)
     gc.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    gc.add_argument("--uploads-older-than", metavar="DURATION", default="1h",
+                    help="abort multipart uploads (S3) under the storage started longer ago than this "
+                         "(default 1h: a live writer finishes long before)")
     _add_json(gc)
 
     verify = commands.add_parser(

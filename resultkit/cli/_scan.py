@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from ..errors import RecordCorruptError, ResultkitError
 from ..results.record import ResultRecordMetadata, decode_header
+from ..results.store import key_mismatch
 from ..storage.base import Storage
 from ..storage.local import LocalStorage
 from ..storage.memory import MemoryStorage
@@ -160,6 +161,8 @@ def summarize(read_head: HeadReader, key: str, keep_header: bool = False) -> Rec
         return RecordSummary(key, None, None, problem=f"corrupt header: {exc}")
     except (ResultkitError, OSError) as exc:
         return RecordSummary(key, None, None, problem=f"cannot read: {exc}")
+    if metadata.storage_key != key:  # copied or moved here: a miss for every reader
+        return RecordSummary(key, None, None, problem=f"corrupt header: {key_mismatch(key, metadata.storage_key)}")
     size = len(line) + 1 + metadata.payload_size
     return RecordSummary(key, metadata, size, header=header if keep_header else None)
 

@@ -1,10 +1,100 @@
-"""Reading from binary streams into caller-owned buffers (shared by reads and verification)."""
+"""Reading from binary streams into caller-owned buffers (shared by reads and verification),
+and streaming a large record's payload with its bounds checked before anything is allocated.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import stat
 from typing import IO
 
-__all__ = ["read_exactly", "read_into"]
+from .._types import Buffer
+from ..errors import RecordCorruptError, ResultkitError, StorageError
+from ..serializers._buffers import allocate_payload_buffer
+from ..storage.base import Storage
+from ..storage.retry import is_replaced, is_storage_fault
+
+__all__ = ["RecordReplaced", "read_exactly", "read_growing", "read_into", "read_payload", "stream_size"]
+
+
+class RecordReplaced(Exception):
+    """The record changed between two reads of one load; the load is retried."""
+
+
+def read_payload(storage: Storage, key: str, header: bytes, payload_size: int) -> Buffer:
+    """The payload of the record at ``key`` whose header line is ``header``, streamed into one buffer.
+
+    No backend exception escapes: an object replaced while it streams (s3fs's
+    ``FileExpired``, or a header that changed) is :class:`RecordReplaced` (read it again),
+    other faults ``StorageError``. The object's real size is checked against
+    ``payload_size`` before the buffer is allocated.
+    """
+    try:
+        return _stream_payload(storage, key, header, payload_size)
+    except (ResultkitError, RecordReplaced, FileNotFoundError):
+        raise
+    except Exception as exc:
+        if is_replaced(exc):
+            raise RecordReplaced from exc
+        if not is_storage_fault(exc):
+            raise  # a bug, with its traceback
+        raise StorageError(
+            f"{storage.describe()}: could not stream the payload of record {key!r}: "
+            f"{type(exc).__name__}: {exc}; retry, or check the storage is reachable"
+        ) from exc
+
+
+def _stream_payload(storage: Storage, key: str, header: bytes, payload_size: int) -> Buffer:
+    with storage.open_read(key) as stream:
+        if read_exactly(stream, len(header)) != header:
+            raise RecordReplaced
+        # The header's payload_size is checked against the object's real size before
+        # anything is allocated, so a header claiming 2**40 bytes costs nothing.
+        real_size = stream_size(stream)
+        buffer: Buffer
+        if real_size is None:  # unknown: allocate only as bytes arrive
+            buffer = read_growing(stream, payload_size)
+            received = len(buffer)
+        else:
+            if real_size != len(header) + payload_size:
+                raise RecordCorruptError(
+                    f"record {key!r} is {real_size} bytes but its header says "
+                    f"{len(header)} + {payload_size} (payload_size); it is truncated or damaged"
+                )
+            # Untouched pages, filled once by readinto (see allocate_payload_buffer).
+            buffer = allocate_payload_buffer(payload_size)
+            received = read_into(stream, memoryview(buffer))
+        if received < payload_size:
+            raise RecordCorruptError(
+                f"record {key!r} is truncated: payload has {received} of {payload_size} bytes"
+            )
+        if stream.read(1):
+            raise RecordCorruptError(f"record {key!r} is longer than its header says")
+    return buffer
+
+
+def stream_size(stream: IO[bytes]) -> int | None:
+    """The total size of the object behind ``stream``, or None when it cannot be known cheaply.
+
+    fsspec files carry ``size`` (from the listing or HEAD that opened them), local files
+    answer ``fstat``, and seekable streams (``BytesIO``, diskcache files) seek to their end.
+    """
+    size = getattr(stream, "size", None)
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size
+    with contextlib.suppress(AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        st = os.fstat(stream.fileno())
+        if stat.S_ISREG(st.st_mode):
+            return st.st_size
+    with contextlib.suppress(AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        if stream.seekable():
+            position = stream.tell()
+            end = stream.seek(0, io.SEEK_END)
+            stream.seek(position)
+            return end
+    return None
 
 
 def read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -18,6 +108,17 @@ def read_exactly(stream: IO[bytes], size: int) -> bytes:
         parts.append(part)
         remaining -= len(part)
     return b"".join(parts)
+
+
+def read_growing(stream: IO[bytes], size: int, step: int = 8 << 20) -> bytearray:
+    """Up to ``size`` bytes from a stream of unknown length, allocating only as data arrives."""
+    buffer = bytearray()
+    while len(buffer) < size:
+        part = stream.read(min(step, size - len(buffer)))
+        if not part:
+            break
+        buffer += part
+    return buffer
 
 
 def read_into(stream: IO[bytes], view: memoryview) -> int:

@@ -26,7 +26,6 @@ from ..errors import (
     SerializationError,
     StorageError,
 )
-from ..serializers._buffers import allocate_payload_buffer
 from ..serializers.base import Serializer, dumps_value, resolve_serializer
 from ..storage.base import Storage, validate_key
 from ._async import in_thread
@@ -39,7 +38,7 @@ from ._prefect_calls import (
     chosen_value,
     default_storage_key,
 )
-from ._streams import read_exactly, read_into
+from ._streams import RecordReplaced, read_payload
 from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
 from .journal import commit_finished
 from .literal import ResultLiteral
@@ -54,7 +53,7 @@ from .record import (
 from .reference import ResultReference
 from .signing import resolve_signing_key, sign_header, verify_header
 
-__all__ = ["ResultStore", "resolve_storage_value"]
+__all__ = ["ResultStore", "key_mismatch", "resolve_storage_value"]
 
 logger = logging.getLogger("resultkit")
 
@@ -75,8 +74,12 @@ except _importlib_metadata.PackageNotFoundError:  # pragma: no cover - running f
 _WARM_UP_KEY = ".rk-warm-up"
 
 
-class _RecordReplaced(Exception):
-    """The record changed between two reads of one load; the load is retried."""
+def key_mismatch(key: str, header_key: str) -> RecordCorruptError:
+    """The error for a record read at ``key`` whose header names ``header_key``."""
+    return RecordCorruptError(
+        f"record at key {key!r} names key {header_key!r} in its header: it was copied or moved "
+        f"there, so it does not answer for {key!r}; delete it, or move it back to {header_key!r}"
+    )
 
 
 def resolve_storage_value(storage: Storage | str | os.PathLike[str] | None) -> Storage:
@@ -381,13 +384,11 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
             header, metadata = decode_header(head[:newline])
         except RecordCorruptError as exc:
             raise RecordCorruptError(f"record {key!r}: {exc}") from None
+        if metadata.storage_key != key:
+            # A record copied or moved to another key must not answer for that key, signed or not.
+            raise key_mismatch(key, metadata.storage_key)
         if self._signing_key is not None:
             verify_header(header, self._signing_key, key)
-            if metadata.storage_key != key:
-                # A signed record copied to another key must not answer for that key.
-                raise RecordCorruptError(
-                    f"record at {key!r} was signed for key {metadata.storage_key!r}; refusing it"
-                )
             if not metadata.payload_hash.startswith(BLAKE3 + ":"):
                 raise RecordCorruptError(f"signed record {key!r} must carry a blake3 payload hash")
         return newline + 1, metadata, head, requested
@@ -402,7 +403,7 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         for _ in range(_REPLACED_RETRIES):
             try:
                 return self._load_once(key)
-            except _RecordReplaced:
+            except RecordReplaced:
                 continue
         raise StorageError(
             f"record {key!r} in {self.storage.describe()} kept being replaced while it was read; "
@@ -450,13 +451,21 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
                     f"record {key!r} is longer than its header says ({len(head)} > {end} bytes)"
                 )
             payload = memoryview(head)[header_size:end]
+            verify_checksum(payload, metadata.payload_hash, key)
         elif len(head) < requested:
             raise RecordCorruptError(
                 f"record {key!r} is truncated: {len(head)} of {end} bytes present"
             )
         else:
-            payload = self._read_payload(key, head[:header_size], metadata.payload_size)
-        verify_checksum(payload, metadata.payload_hash, key)
+            payload = read_payload(self.storage, key, head[:header_size], metadata.payload_size)
+            try:
+                verify_checksum(payload, metadata.payload_hash, key)
+            except RecordCorruptError:
+                # Streamed from a store that does not pin the version it reads (GCS): a
+                # record replaced mid-stream mixes two versions. A changed header says so.
+                if self._header_changed(key, head[:header_size]):
+                    raise RecordReplaced from None
+                raise
         if metadata.is_literal:
             if metadata.payload_size:
                 raise RecordCorruptError(f"literal record {key!r} has a non-empty payload")
@@ -464,27 +473,17 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         value = self._serializer_for(metadata.serializer).loads(payload)
         return ResultRecord(metadata, value, storage=self.storage)
 
-    def _read_payload(self, key: str, header: bytes, payload_size: int) -> Buffer:
-        """Stream a large payload into one buffer (no further copies before ``loads``)."""
-        with self.storage.open_read(key) as stream:
-            if read_exactly(stream, len(header)) != header:
-                raise _RecordReplaced
-            # Untouched pages, filled once by readinto (see allocate_payload_buffer).
-            buffer = allocate_payload_buffer(payload_size)
-            received = read_into(stream, memoryview(buffer))
-            if received < payload_size:
-                raise RecordCorruptError(
-                    f"record {key!r} is truncated: payload has {received} of {payload_size} bytes"
-                )
-            if stream.read(1):
-                raise RecordCorruptError(f"record {key!r} is longer than its header says")
-        return buffer
-
     def _visible(self, key: str, metadata: ResultRecordMetadata) -> bool:
         """Unexpired, and (for a record of a group commit) its commit finished."""
         if metadata.is_expired():
             return False
         return metadata.commit is None or commit_finished(self.storage, metadata.commit, key)
+
+    def _header_changed(self, key: str, header: bytes) -> bool:
+        try:
+            return self.storage.read_head(key, len(header)) != header
+        except FileNotFoundError:
+            return True  # deleted since: the retry finds it absent
 
     def _serializer_for(self, config: dict[str, Any]) -> Serializer:
         if config == self._serializer_config:

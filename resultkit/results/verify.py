@@ -10,8 +10,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO
 
-from ..errors import RecordCorruptError, RecordNotFound
+from ..errors import RecordCorruptError, RecordNotFound, ResultkitError, StorageError
 from ..storage.base import Storage, validate_key
+from ..storage.retry import is_replaced, is_storage_fault
 from ._streams import read_into
 from .checksum import checksum
 from .record import MAX_HEADER_SIZE, ResultRecordMetadata
@@ -53,6 +54,16 @@ def verify_record(storage: Storage, key: str, parse: HeaderParser) -> tuple[Resu
             )
     except FileNotFoundError:
         raise RecordNotFound(f"no record at key {key!r} in {storage.describe()}") from None
+    except ResultkitError:
+        raise
+    except Exception as exc:  # no backend exception escapes a verification
+        if not is_storage_fault(exc):
+            raise
+        changed = "it was replaced while it was verified; verify it again" if is_replaced(exc) else \
+            "check the storage is reachable and retry"
+        raise StorageError(
+            f"{storage.describe()}: could not verify record {key!r}: {type(exc).__name__}: {exc}; {changed}"
+        ) from exc
     payload_size = received[0]
     if payload_size != metadata.payload_size:
         raise RecordCorruptError(

@@ -1,4 +1,12 @@
-"""Compression around another serializer, streamed over its chunks without joining them."""
+"""Compression around another serializer, streamed over its chunks without joining them.
+
+Decompression is bounded: a payload never decompresses to more than
+``CompressedSerializer.max_expansion`` times its own size (32768 by default, the most
+zstandard can reach, so no zstandard payload is refused), and a zstandard frame never to
+more than the size its header declares. Output is produced in bounded steps and checked as
+it goes, so a small hostile payload (a "zip bomb", or a frame claiming 1 GiB) fails with
+``SerializationError`` having allocated at most the bound, never what it claims.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
 from ..errors import ConfigurationError, SerializationError
+from ._buffers import allocate_payload_buffer
 from .base import Buffer, Serializer, resolve_serializer
 
 __all__ = ["CompressedSerializer"]
@@ -17,6 +26,8 @@ __all__ = ["CompressedSerializer"]
 _MULTITHREAD_THRESHOLD = 4 << 20
 _COMPRESS_STEP = 1 << 20
 _DECOMPRESS_STEP = 4 << 20
+# Input bytes per step of an unsized zstandard frame: at most 4 MiB of output each.
+_ZSTD_FEED = 128
 _LEVELS: dict[str, tuple[int, int, int]] = {  # library -> (default, lowest, highest)
     "zstandard": (3, -(1 << 17), 22),
     "zlib": (6, 0, 9),
@@ -52,6 +63,11 @@ class CompressedSerializer(Serializer):
     """
 
     type: ClassVar[str] = "compressed"
+    #: A payload may decompress to at most this many times its compressed size (bz2, lzma
+    #: and zlib have no size in their stream; zstandard's declared size must fit too).
+    #: Lower it for stores that untrusted writers can reach; raise it only for bz2 data
+    #: that legitimately compresses better.
+    max_expansion: ClassVar[int] = 1 << 15
 
     def __init__(
         self,
@@ -128,12 +144,13 @@ class CompressedSerializer(Serializer):
 
     def loads(self, data: Buffer) -> Any:
         """Decompress into one writable buffer, then let the inner serializer read views of it."""
+        limit = memoryview(data).nbytes * self.max_expansion
         try:
             if self.compressionlib == "zstandard":
-                raw = _zstd_decompress(data)
+                raw = _zstd_decompress(data, limit)
             else:
                 _, make_decompressor = _STDLIB_CODECS[self.compressionlib]
-                raw = _stream_decompress(make_decompressor(), data)
+                raw = _stream_decompress(make_decompressor(), data, limit)
         except SerializationError:
             raise
         except Exception as exc:  # zstd.ZstdError, zlib.error, lzma.LZMAError, OSError (bz2), ...
@@ -144,19 +161,38 @@ class CompressedSerializer(Serializer):
         return self.serializer.loads(raw)
 
 
-def _zstd_decompress(data: Buffer) -> bytearray:
+def _too_big(size: int, limit: int) -> SerializationError:
+    return SerializationError(
+        f"the compressed payload would decompress to more than {size} bytes, over its bound of "
+        f"{limit} (CompressedSerializer.max_expansion = {CompressedSerializer.max_expansion} times "
+        "its size); it is corrupt or hostile (raise max_expansion only for trusted data)"
+    )
+
+
+def _zstd_decompress(data: Buffer, limit: int) -> Buffer:
     import zstandard
 
     params = zstandard.get_frame_parameters(data)
     size = params.content_size
     if size <= 0 or size == zstandard.CONTENTSIZE_UNKNOWN:
-        # Size not recorded (or empty): grow a buffer as the stream decompresses.
+        # Size not recorded (or empty). zstandard's decompressobj takes no max_length, so
+        # it is fed small slices: each yields at most 32768 times its size, checked as it goes.
         unsized = zstandard.ZstdDecompressor().decompressobj()
-        raw = bytearray(unsized.decompress(data))
+        source = memoryview(data).cast("B")
+        grown = bytearray()
+        for start in range(0, source.nbytes, _ZSTD_FEED):
+            grown += unsized.decompress(source[start : start + _ZSTD_FEED])
+            if len(grown) > limit:
+                raise _too_big(len(grown), limit)
+            if unsized.eof:
+                break
         if not unsized.eof:
             raise SerializationError("the zstandard payload is truncated")
-        return raw
-    raw = bytearray(size)
+        return grown
+    if size > limit:  # checked before anything is allocated
+        raise _too_big(size, limit)
+    # Untouched pages (for large sizes), filled only as the frame really decompresses.
+    raw = allocate_payload_buffer(size)
     view = memoryview(raw)
     filled = 0
     with zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=False) as reader:
@@ -174,14 +210,16 @@ def _zstd_decompress(data: Buffer) -> bytearray:
     return raw
 
 
-def _stream_decompress(decompressor: Any, data: Buffer) -> bytearray:
-    """Decompress all of ``data`` with a stdlib (or zstd) decompressor object, in bounded steps."""
+def _stream_decompress(decompressor: Any, data: Buffer, limit: int) -> bytearray:
+    """Decompress all of ``data`` in bounded steps, failing once output would pass ``limit``."""
     raw = bytearray()
     pending: Buffer = data
     while True:
-        # max_length bounds each step, so a small hostile payload cannot balloon memory at once.
-        piece = decompressor.decompress(pending, _DECOMPRESS_STEP)
+        # max_length bounds each step, so the output never runs more than one step past the limit.
+        piece = decompressor.decompress(pending, min(_DECOMPRESS_STEP, limit - len(raw) + 1))
         raw += piece
+        if len(raw) > limit:
+            raise _too_big(len(raw), limit)
         # zlib hands back unread input; bz2 and lzma keep it and say whether they need more.
         pending = getattr(decompressor, "unconsumed_tail", b"")
         if decompressor.eof:

@@ -425,10 +425,23 @@ def _decode_ndarray(obj: dict[str, Any]) -> Any:
     import numpy  # a fixed dependency of this tag, never a name from the data
 
     shape = tuple(obj["shape"])
+    if not all(type(n) is int and n >= 0 for n in shape):
+        raise ValueError(f"shape must be a list of non-negative ints, got {obj['shape']!r}")
     if obj["dtype"] == "object":
+        items = obj["v"]
+        # The shape is checked against the items present before anything is allocated:
+        # a few bytes declaring a huge array must not make the reader allocate it.
+        count = 1
+        for n in shape:
+            count *= n
+        if not isinstance(items, list) or count != len(items):
+            raise ValueError(
+                f"shape {list(shape)} holds {count} items but the payload has "
+                f"{len(items) if isinstance(items, list) else 'no list of'} items"
+            )
         array = numpy.empty(shape, dtype=object)
         flat = array.reshape(-1)  # a view: the array is fresh and contiguous
-        for index, item in enumerate(obj["v"]):
+        for index, item in enumerate(items):
             flat[index] = item
         return array
     dtype = _numpy_dtype(numpy, obj["dtype"])

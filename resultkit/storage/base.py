@@ -10,13 +10,17 @@ nothing, whatever dies mid-write.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any, ClassVar
 
 from .._types import Buffer
 from ..errors import StorageError
 
-__all__ = ["RESERVED_PREFIX", "Buffer", "Storage", "as_buffer", "hidden_from_listing", "validate_key"]
+__all__ = ["RESERVED_PREFIX", "Buffer", "IncompleteUpload", "Storage", "as_buffer", "hidden_from_listing",
+           "validate_key"]
 
 #: Key segments starting with this are resultkit's own (temporary files, lock files);
 #: they are rejected as user keys and never listed.
@@ -34,8 +38,37 @@ def hidden_from_listing(key: str, prefix: str) -> bool:
     return any(part.startswith(RESERVED_PREFIX) for part in rest.split("/"))
 
 
+# Characters a backend or fsspec reads as something other than part of the name: s3fs cuts
+# "?versionId=..." off a path, gcsfs reads "#..." and "?generation=..." as a generation,
+# fsspec's find/glob expand "*", "?" and "[...]", a backslash is a separator on Windows, and
+# control characters (C0, DEL, C1) and lone surrogates break paths, logs and terminals.
+_INTERPRETED = re.compile(r"[?#*\[\]\\\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_WHAT_IT_MEANS = {
+    "?": "s3fs and gcsfs read '?' as the start of a version query ('?versionId=', '?generation=') "
+         "and fsspec as a glob",
+    "#": "gcsfs reads '#' as the start of an object generation",
+    "*": "fsspec reads '*' as a glob",
+    "[": "fsspec reads '[' as a glob character class",
+    "]": "fsspec reads ']' as a glob character class",
+    "\\": "a backslash is a path separator on Windows",
+}
+
+
+def _interpreted_character(key: str, char: str) -> StorageError:
+    meaning = _WHAT_IT_MEANS.get(char, "control characters and lone surrogates are not usable in paths")
+    return StorageError(
+        f"storage key {key!r} contains {char!r} at position {key.index(char)}: {meaning}, so the "
+        "key could name another object; use letters, digits and '-', '_', '.', '=', '/' "
+        "(hash or quote untrusted parts, e.g. with hashlib)"
+    )
+
+
 def validate_key(key: object) -> str:
     """Return ``key`` if it is a safe relative storage key, else raise ``StorageError``.
+
+    Refused: non-strings, empty keys, absolute paths, empty, ``.`` and ``..`` segments
+    (so a trailing ``/``), the reserved ``.rk-`` prefix, and every character a backend or
+    fsspec interprets (``?``, ``#``, ``*``, ``[``, ``]``, backslash, control characters).
 
     >>> validate_key("task/abc123")
     'task/abc123'
@@ -50,8 +83,9 @@ def validate_key(key: object) -> str:
         raise StorageError("storage key is empty; pass a relative path such as 'results/abc'")
     if key.startswith("/") or key.startswith("\\") or (len(key) > 1 and key[1] == ":"):
         raise StorageError(f"storage key {key!r} is absolute; keys are relative to the storage, e.g. 'results/abc'")
-    if "\\" in key or "\x00" in key:
-        raise StorageError(f"storage key {key!r} contains a backslash or NUL; use '/' between segments")
+    interpreted = _INTERPRETED.search(key)
+    if interpreted is not None:
+        raise _interpreted_character(key, interpreted.group())
     for segment in key.split("/"):
         if segment in ("", ".", ".."):
             raise StorageError(
@@ -88,6 +122,16 @@ def as_buffer(chunk: object, key: str = "") -> Buffer:
             f"bytes ({exc}); chunks must be C-contiguous bytes-like objects (bytes, bytearray, "
             "memoryview, numpy arrays): encode, serialize or copy it first"
         ) from None
+
+
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """A multipart upload that was started and never completed or aborted (its writer died)."""
+
+    #: The object it would have created, relative to the storage (not necessarily a valid key).
+    path: str
+    upload_id: str
+    initiated: datetime
 
 
 class Storage(abc.ABC):
@@ -166,6 +210,14 @@ class Storage(abc.ABC):
         ``CachedStorage`` to confirm a local copy is still current with one small request.
         """
         return self._version(validate_key(key))
+
+    def incomplete_uploads(self) -> Sequence[IncompleteUpload]:
+        """Multipart uploads in progress below this storage (S3); none where uploads cannot be listed."""
+        return []
+
+    def abort_upload(self, upload: IncompleteUpload) -> bool:
+        """Abort ``upload``, freeing its parts; True if it was still in progress."""
+        return False
 
     def describe(self) -> str:
         """A short human-readable location, e.g. ``s3://bucket/prefix`` or a local path."""

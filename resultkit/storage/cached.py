@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,7 +20,7 @@ import diskcache
 
 from .._env import resultkit_home
 from ..errors import ConfigurationError
-from .base import Buffer, Storage
+from .base import Buffer, IncompleteUpload, Storage
 
 __all__ = ["CachedStorage"]
 
@@ -183,3 +183,9 @@ class CachedStorage(Storage):
 
     def _version(self, key: str) -> str | None:
         return self.remote.version(key)
+
+    def incomplete_uploads(self) -> Sequence[IncompleteUpload]:
+        return self.remote.incomplete_uploads()
+
+    def abort_upload(self, upload: IncompleteUpload) -> bool:
+        return self.remote.abort_upload(upload)

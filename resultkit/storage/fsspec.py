@@ -23,14 +23,15 @@ import inspect
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import IO, Any, ClassVar, TypeVar, cast
 
 import fsspec
 from fsspec.core import split_protocol
 
 from ..errors import ConfigurationError, ResultkitError, StorageError
-from .base import RESERVED_PREFIX, Buffer, Storage, hidden_from_listing
+from .base import RESERVED_PREFIX, Buffer, IncompleteUpload, Storage, hidden_from_listing
 from .retry import DEFAULT_RETRY, RetryPolicy, call_with_retries
 
 __all__ = ["EXTRA_FOR_PROTOCOL", "FsspecStorage", "accepted_options", "check_options", "filesystem_class"]
@@ -420,3 +421,45 @@ class FsspecStorage(Storage):
         parts = [f"{name}={info[name]}" for name in _VERSION_FIELDS if info.get(name) is not None]
         return ";".join(parts)
 
+    # -- multipart uploads (S3) --------------------------------------------------------------
+
+    def _bucket_and_prefix(self) -> tuple[str, str]:
+        bucket, _, prefix = self.root.partition("/")
+        return bucket, prefix + "/" if prefix else ""
+
+    def incomplete_uploads(self) -> Sequence[IncompleteUpload]:
+        """S3 multipart uploads in progress under this storage's prefix (a SIGKILLed writer's parts).
+
+        Other protocols have none to list: GCS resumable sessions expire by themselves
+        after a week and hold no listable parts.
+        """
+        if self.protocol not in ("s3", "s3a"):
+            return []
+        bucket, prefix = self._bucket_and_prefix()
+        fs = self.fs
+        found: list[IncompleteUpload] = []
+        markers: dict[str, str] = {}
+        while True:
+            page = self._call("list multipart uploads under", prefix or "/", partial(
+                fs.call_s3, "list_multipart_uploads", Bucket=bucket, Prefix=prefix, **markers))
+            for upload in page.get("Uploads", []):
+                found.append(IncompleteUpload(upload["Key"][len(prefix):], upload["UploadId"],
+                                              upload["Initiated"]))
+            if not page.get("IsTruncated"):
+                return found
+            markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+
+    def abort_upload(self, upload: IncompleteUpload) -> bool:
+        """Abort an S3 multipart upload, freeing its parts; False if it had already ended."""
+        if self.protocol not in ("s3", "s3a"):
+            return False
+        bucket, prefix = self._bucket_and_prefix()
+        fs = self.fs
+        try:
+            self._call("abort the multipart upload of", upload.path, lambda: fs.call_s3(
+                "abort_multipart_upload", Bucket=bucket, Key=prefix + upload.path, UploadId=upload.upload_id))
+        except (FileNotFoundError, StorageError) as exc:
+            if isinstance(exc, FileNotFoundError) or "NoSuchUpload" in str(exc):
+                return False
+            raise
+        return True

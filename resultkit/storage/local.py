@@ -3,14 +3,23 @@
 Writes go to a temporary file (``.rk-tmp-<pid>-<token>-<n>``) in the destination's directory and
 are moved into place with ``os.replace``, so a reader sees the old object or the new
 one, never a partial file, whatever dies mid-write.
+
+Symbolic links below ``basepath`` are never followed: a key whose path goes through a
+link (to a folder or file inside or outside ``basepath``) is a ``StorageError`` naming
+the link, for reads, writes, deletes and listings alike. Every opened file or folder is
+checked against the path its key names (``/proc/self/fd`` on Linux, ``F_GETPATH`` on
+macOS), so the check costs one system call and cannot be raced by swapping a folder for a
+link after the check.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import stat
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -22,7 +31,11 @@ from .base import RESERVED_PREFIX, Buffer, Storage
 __all__ = ["LocalStorage"]
 
 _TEMP_PREFIX = RESERVED_PREFIX + "tmp-"
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | _NOFOLLOW
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_DIRECTORY", 0)
+# Writes and deletes work relative to an open folder (no path lookup after the check).
+_DIR_FD = {os.open, os.mkdir, os.replace, os.unlink, os.stat} <= os.supports_dir_fd
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 # Linux caps a single write() at about 2 GiB; slicing bigger views keeps each call bounded.
 _MAX_WRITE = 1 << 30
@@ -82,6 +95,30 @@ def _after(views: list[memoryview], skip: int) -> list[memoryview]:
     return rest
 
 
+# Linux's suffix for a descriptor whose file was unlinked (or replaced by a rename) since opening.
+_DELETED = " (deleted)"
+
+
+def _linux_fd_path(fd: int) -> str | None:
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+def _macos_fd_path(fd: int) -> str | None:
+    import fcntl
+
+    raw = fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024))  # type: ignore[attr-defined,unused-ignore]
+    return os.fsdecode(raw.split(b"\0", 1)[0])
+
+
+def _no_fd_path(fd: int) -> str | None:
+    return None
+
+
+#: The path the kernel resolved for an open file descriptor, or None where unknown.
+fd_path = (_linux_fd_path if os.path.isdir("/proc/self/fd")
+           else _macos_fd_path if sys.platform == "darwin" else _no_fd_path)
+
+
 def _write_each(fd: int, chunks: Iterable[Buffer]) -> None:
     for chunk in chunks:
         view = _as_bytes_view(chunk)
@@ -111,6 +148,8 @@ class LocalStorage(Storage):
         self.fsync = bool(fsync)
         # The hot read path joins keys by concatenation: valid keys are plain relative paths.
         self._root = os.path.join(str(self.basepath), "")
+        # What an opened key's path must be: basepath with its own links resolved, then the key.
+        self._real_root = os.path.join(os.path.realpath(self.basepath), "")
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.basepath)!r}{', fsync=True' if self.fsync else ''})"
@@ -141,16 +180,133 @@ class LocalStorage(Storage):
             f"{type(exc).__name__}: {exc}; check the folder exists and is writable"
         ) from exc
 
-    def _open(self, key: str) -> IO[bytes]:
+    # -- never through a link -----------------------------------------------------------
+
+    def _check_opened(self, fd: int, key: str, for_key: str | None = None) -> None:
+        """``StorageError`` unless ``fd`` (opened for ``key``) is ``basepath/key`` itself, reached without links.
+
+        ``for_key`` is the key the caller works on, when ``key`` is its folder.
+        """
+        actual = fd_path(fd)
+        if actual is None:  # no way to ask the kernel: check the path (not race-free)
+            named = os.path.join(self._real_root, *key.split("/")) if key else self._real_root[:-1]
+            if os.path.normcase(os.path.realpath(named)) == os.path.normcase(named):
+                return
+            self._refuse_link(for_key or key, os.path.realpath(named))
+        expected = self._real_root + key if key else self._real_root[:-1]
+        if actual == expected:
+            return
+        if actual.endswith(_DELETED) and actual[: -len(_DELETED)] == expected:
+            return  # replaced or deleted since it was opened: still the file the key named
+        self._real_root = os.path.join(os.path.realpath(self.basepath), "")  # basepath itself moved?
+        if actual != (self._real_root + key if key else self._real_root[:-1]):
+            self._refuse_link(for_key or key, actual)
+
+    def _refuse_link(self, key: str, resolved: str | None = None) -> NoReturn:
+        link = self._find_link(key)
+        if link is not None:
+            try:
+                target = os.readlink(link)
+            except OSError:
+                target = "?"
+            where = f"goes through the symbolic link {link!r} -> {target!r}"
+        else:
+            where = f"resolves to {resolved!r}, not to a path inside it"
+        raise StorageError(
+            f"LocalStorage({str(self.basepath)!r}): key {key!r} {where}; resultkit never follows "
+            "links inside its folder (they could lead outside it): replace the link with a real "
+            "folder or file, or point LocalStorage at the link's target"
+        )
+
+    def _find_link(self, key: str) -> str | None:
+        """The first symbolic link on the way from basepath to ``key``, if any."""
+        path = str(self.basepath)
+        for segment in key.split("/") if key else ():
+            path = os.path.join(path, segment)
+            if os.path.islink(path):
+                return path
+            if not os.path.isdir(path):
+                break
+        return None
+
+    def _open_fd(self, key: str) -> int:
+        """A checked read-only descriptor for ``key``; ``FileNotFoundError`` if absent or a folder."""
         try:
-            # Unbuffered: FileIO.readinto goes straight into the caller's buffer.
-            return open(self.basepath / key, "rb", buffering=0)
-        except (IsADirectoryError, NotADirectoryError):
+            fd = os.open(self._root + key, _READ_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
             raise FileNotFoundError(f"no object at key {key!r} in {self.basepath}") from None
-        except FileNotFoundError:
-            raise
         except OSError as exc:
+            if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link as the key's last segment
+                self._refuse_link(key)
             self._fail("open", key, exc)
+        if "/" in key:  # a key in basepath itself has no folder to check: O_NOFOLLOW covered it
+            try:
+                self._check_opened(fd, key)
+            except BaseException:
+                os.close(fd)
+                raise
+        return fd
+
+    def _open_dir(self, folder: str, create: bool, key: str) -> int | None:
+        """A descriptor of ``basepath/folder`` (the folder of ``key``), reached without links (made if ``create``).
+
+        None where folders cannot be opened (Windows): the path is checked instead.
+        """
+        if not _DIR_FD:
+            named = os.path.join(self._real_root, *folder.split("/")) if folder else self._real_root[:-1]
+            # realpath resolves every link among the parts that exist: checked before creating.
+            if os.path.normcase(os.path.realpath(named)) != os.path.normcase(named):
+                self._refuse_link(key, os.path.realpath(named))
+            if not os.path.isdir(named):
+                if not create:
+                    raise FileNotFoundError(f"no folder {folder!r} in {self.basepath}")
+                os.makedirs(named, exist_ok=True)
+            return None
+        try:
+            fd = os.open(self._root + folder if folder else str(self.basepath), _DIR_FLAGS)
+        except FileNotFoundError:
+            if not create:
+                raise
+            return self._make_dirs(folder, key)
+        if folder:  # basepath itself may be (or go through) a link: the user chose it
+            try:
+                self._check_opened(fd, folder, key)
+            except BaseException:
+                os.close(fd)
+                raise
+        return fd
+
+    def _make_dirs(self, folder: str, key: str) -> int:
+        """Create ``basepath/folder`` one segment at a time, never through a link."""
+        os.makedirs(self.basepath, exist_ok=True)
+        fd = os.open(str(self.basepath), _DIR_FLAGS)
+        try:
+            for segment in folder.split("/") if folder else ():
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(segment, 0o777, dir_fd=fd)
+                try:
+                    child = os.open(segment, _DIR_FLAGS | _NOFOLLOW, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and self._find_link(folder):
+                        self._refuse_link(key)
+                    raise
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _open(self, key: str) -> IO[bytes]:
+        fd = self._open_fd(key)
+        try:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise FileNotFoundError(f"no object at key {key!r} in {self.basepath}")
+            # Unbuffered: FileIO.readinto goes straight into the caller's buffer.
+            return open(fd, "rb", buffering=0)
+        except BaseException:
+            os.close(fd)
+            raise
 
     # -- primitives ---------------------------------------------------------------------
 
@@ -164,12 +320,7 @@ class LocalStorage(Storage):
     def _read_head(self, key: str, size: int) -> bytes:
         # The cache-hit read: plain os calls on a concatenated path. A file object and a
         # pathlib join cost more than the read itself for a small record.
-        try:
-            fd = os.open(self._root + key, _READ_FLAGS)
-        except (FileNotFoundError, NotADirectoryError):
-            raise FileNotFoundError(f"no object at key {key!r} in {self.basepath}") from None
-        except OSError as exc:
-            self._fail("open", key, exc)
+        fd = self._open_fd(key)
         try:
             head = os.read(fd, size)
             if 0 < len(head) < size:  # a short read is the end of the file unless more follows
@@ -194,65 +345,123 @@ class LocalStorage(Storage):
         return self._open(key)
 
     def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None:
-        # String joins, not pathlib: on a small record the path objects cost more than the write.
-        target = self._root + key
-        directory = os.path.dirname(target)
-        temp = f"{directory}{os.sep}{_TEMP_PREFIX}{_temp_token}{next(_temp_counter)}"
+        folder, _, name = key.rpartition("/")
+        temp = f"{_TEMP_PREFIX}{_temp_token}{next(_temp_counter)}"
+        # The temp file is made and renamed relative to the checked folder's descriptor, so
+        # nothing can redirect the write once the folder passed the check.
+        try:
+            dir_fd = self._open_dir(folder, create=True, key=key)
+        except StorageError:
+            raise
+        except OSError as exc:
+            self._fail("create a file for", key, exc)
+        if dir_fd is None:  # no *at() calls on this platform (Windows): paths, checked above
+            self._write_by_path(key, self._root + folder if folder else str(self.basepath),
+                                temp, name, chunks)
+            return
         try:
             try:
-                fd = os.open(temp, _OPEN_FLAGS, 0o666)
-            except FileNotFoundError:  # first write into this folder
-                os.makedirs(directory, exist_ok=True)
-                fd = os.open(temp, _OPEN_FLAGS, 0o666)
+                fd = os.open(temp, _OPEN_FLAGS, 0o666, dir_fd=dir_fd)
+            except OSError as exc:
+                self._fail("create a file for", key, exc)
+            try:
+                try:
+                    self._fill(fd, chunks)
+                finally:
+                    os.close(fd)
+                os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=dir_fd)
+                if isinstance(exc, OSError):
+                    self._fail("write", key, exc)
+                raise
+            if self.fsync:
+                with contextlib.suppress(OSError):  # makes the rename itself durable
+                    os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _fill(self, fd: int, chunks: Iterable[Buffer]) -> None:
+        write_all(fd, chunks)
+        # The kernel stamps mtime from a coarse clock (one tick is ms), so two
+        # same-size overwrites could share a version token; a fine-grained stamp
+        # keeps ``version`` distinct for every write.
+        now = time.time_ns()
+        os.utime(fd, ns=(now, now))
+        if self.fsync:
+            os.fsync(fd)
+
+    def _write_by_path(self, key: str, directory: str, temp: str, name: str, chunks: Iterable[Buffer]) -> None:
+        temp_path, target = os.path.join(directory, temp), os.path.join(directory, name)
+        try:
+            fd = os.open(temp_path, _OPEN_FLAGS, 0o666)
         except OSError as exc:
             self._fail("create a file for", key, exc)
         try:
             try:
-                write_all(fd, chunks)
-                # The kernel stamps mtime from a coarse clock (one tick is ms), so two
-                # same-size overwrites could share a version token; a fine-grained stamp
-                # keeps ``version`` distinct for every write.
-                now = time.time_ns()
-                os.utime(fd, ns=(now, now))
-                if self.fsync:
-                    os.fsync(fd)
+                self._fill(fd, chunks)
             finally:
                 os.close(fd)
-            os.replace(temp, target)
+            os.replace(temp_path, target)
         except BaseException as exc:
             with contextlib.suppress(OSError):
-                os.unlink(temp)
+                os.unlink(temp_path)
             if isinstance(exc, OSError):
                 self._fail("write", key, exc)
             raise
-        if self.fsync:
-            self._fsync_directory(Path(directory))
 
-    @staticmethod
-    def _fsync_directory(directory: Path) -> None:
-        # Makes the rename itself durable; not supported on every platform.
+    def _exists(self, key: str) -> bool:
         try:
-            dir_fd = os.open(directory, os.O_RDONLY)
-        except OSError:
-            return
+            fd = self._open_fd(key)
+        except FileNotFoundError:
+            return False
         try:
-            with contextlib.suppress(OSError):
-                os.fsync(dir_fd)
+            return stat.S_ISREG(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+
+    def _delete(self, key: str) -> bool:
+        folder, _, name = key.rpartition("/")
+        try:
+            dir_fd = self._open_dir(folder, create=False, key=key)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except StorageError:
+            raise
+        except OSError as exc:
+            self._fail("delete", key, exc)
+        if dir_fd is None:
+            return self._delete_by_path(key)
+        try:
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            if stat.S_ISLNK(st.st_mode):
+                self._refuse_link(key)
+            if stat.S_ISDIR(st.st_mode):
+                return False
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                return False
+            except OSError as exc:
+                self._fail("delete", key, exc)
+            return True
         finally:
             os.close(dir_fd)
 
-    def _exists(self, key: str) -> bool:
-        return os.path.isfile(self.basepath / key)
-
-    def _delete(self, key: str) -> bool:
+    def _delete_by_path(self, key: str) -> bool:
+        path = self._root + key
+        if os.path.islink(path):
+            self._refuse_link(key)
         try:
-            os.unlink(self.basepath / key)
-        except (FileNotFoundError, NotADirectoryError):
-            return False
-        except IsADirectoryError:
+            os.unlink(path)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return False
         except PermissionError as exc:
-            if (self.basepath / key).is_dir():  # macOS reports EPERM for unlink(dir)
+            if os.path.isdir(path):  # Windows and macOS report EPERM/EACCES for unlink(dir)
                 return False
             self._fail("delete", key, exc)
         except OSError as exc:
@@ -261,28 +470,50 @@ class LocalStorage(Storage):
 
     def _list(self, prefix: str) -> Iterator[str]:
         # Walk only the deepest folder the prefix names, then filter on the full string,
-        # so "a/b" finds "a/b", "a/b/c" and "a/bc" as on an object store.
+        # so "a/b" finds "a/b", "a/b/c" and "a/bc" as on an object store. Links are not
+        # records and are never followed: they are skipped.
         folder = prefix.rpartition("/")[0]
-        root = self.basepath / folder if folder else self.basepath
-        base = str(self.basepath)
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(RESERVED_PREFIX)]
-            rel_dir = os.path.relpath(dirpath, base)
-            rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-            for name in filenames:
-                if name.startswith(RESERVED_PREFIX):
+        try:
+            dir_fd = self._open_dir(folder, create=False, key=prefix)  # a linked prefix folder is refused
+            if dir_fd is not None:
+                os.close(dir_fd)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except StorageError:
+            raise
+        except OSError as exc:
+            self._fail("list", prefix, exc)
+        pending = [(self._root + folder if folder else str(self.basepath), folder + "/" if folder else "")]
+        while pending:
+            directory, rel_dir = pending.pop()
+            try:
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # removed meanwhile
+            except OSError as exc:
+                self._fail("list", prefix, exc)
+            for entry in entries:
+                name = entry.name
+                if name.startswith(RESERVED_PREFIX) or entry.is_symlink():
                     continue
                 key = rel_dir + name
-                if key.startswith(prefix):
+                if entry.is_dir(follow_symlinks=False):
+                    if key.startswith(prefix) or prefix.startswith(key + "/"):
+                        pending.append((entry.path, key + "/"))
+                elif key.startswith(prefix):
                     yield key
 
     def _version(self, key: str) -> str | None:
         try:
-            st = os.stat(self._root + key)
-        except (FileNotFoundError, NotADirectoryError):
+            fd = self._open_fd(key)
+        except FileNotFoundError:
             return None
+        try:
+            st = os.fstat(fd)
         except OSError as exc:
             self._fail("stat", key, exc)
+        finally:
+            os.close(fd)
         if not stat.S_ISREG(st.st_mode):
             return None
         return f"{st.st_ino}-{st.st_size}-{st.st_mtime_ns}"

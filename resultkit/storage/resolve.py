@@ -28,9 +28,13 @@ from .local import LocalStorage
 # fsspec-based backends and saved blocks are imported where a URL or slug needs them, so
 # resolving a local path (the default storage) imports neither fsspec nor the block files.
 
-__all__ = ["clear_resolve_cache", "resolve_storage"]
+__all__ = ["check_not_a_broken_url", "clear_resolve_cache", "resolve_storage"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\Z")
+# "s3:/bucket", "s3:bucket", "s3//bucket", "gs:/x", "gcs:x": an object-store URL missing a slash.
+_BROKEN_OBJECT_URL = re.compile(r"(s3a?|gs|gcs)(?::/?|//)(.*)\Z", re.IGNORECASE | re.DOTALL)
+# "memory:/x", "file:data": a scheme before the first slash, with no "://" after it.
+_SCHEME_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):(.*)\Z", re.DOTALL)
 _SLUG = re.compile(r"([a-z0-9_]+)/([A-Za-z0-9][A-Za-z0-9_.-]*)\Z")
 _CACHE_LIMIT = 256
 _cache: dict[tuple[Any, ...], Storage] = {}
@@ -86,6 +90,30 @@ def _construct(storage_class: Callable[..., Storage], location: str, *args: Any,
         ) from None
 
 
+def check_not_a_broken_url(value: str) -> None:
+    """``ConfigurationError`` for a string that is a URL missing a slash (``s3:/b``, ``s3//b``).
+
+    Such strings would otherwise name a local folder (``./s3:/b``). A local path whose
+    first segment holds a ``:`` must be written ``./name:...``.
+    """
+    if "://" in value:
+        return
+    broken = _BROKEN_OBJECT_URL.match(value)
+    if broken:
+        scheme, rest = broken.group(1).lower(), broken.group(2).lstrip("/")
+        raise ConfigurationError(
+            f"storage {value!r} is a malformed URL; did you mean {f'{scheme}://{rest}'!r}? "
+            f"(for a local folder of that name, write './{value}')"
+        )
+    prefixed = _SCHEME_PREFIX.match(value)
+    if prefixed and "/" not in prefixed.group(1):
+        scheme, rest = prefixed.group(1), prefixed.group(2).lstrip("/")
+        raise ConfigurationError(
+            f"storage {value!r} looks like a URL without '://'; write {f'{scheme.lower()}://{rest}'!r} "
+            f"for a URL, or './{value}' for a local folder whose name holds ':'"
+        )
+
+
 def _missing_slug(value: str, name: str) -> ConfigurationError:
     from .blocks import list_blocks
 
@@ -100,6 +128,8 @@ def _missing_slug(value: str, name: str) -> ConfigurationError:
 def _resolve_string(value: str, options: Mapping[str, Any] | None = None) -> Storage:
     if not value.strip():
         raise ConfigurationError("storage is an empty string; pass a path, a URL or a saved block's slug")
+    if ":" in value or "//" in value:
+        check_not_a_broken_url(value)
     if options:
         return _resolve_with_options(value, options)
     make: Callable[[], Storage]

@@ -17,7 +17,8 @@ from typing import TypeVar
 
 from ..errors import StorageError
 
-__all__ = ["DEFAULT_RETRY", "RetryPolicy", "call_with_retries", "is_transient"]
+__all__ = ["DEFAULT_RETRY", "RetryPolicy", "call_with_retries", "is_replaced", "is_storage_fault",
+           "is_transient"]
 
 T = TypeVar("T")
 
@@ -38,8 +39,8 @@ _TRANSIENT_NAMES = frozenset({
 # Exceptions from these packages are storage faults even when they are not OSErrors
 # (gcsfs's HttpError, botocore's ClientError...); anything else that is not an OSError
 # (a failing chunk iterator, a bug) passes through unchanged.
-_CLIENT_PACKAGES = frozenset({"aiobotocore", "aiohttp", "botocore", "fsspec", "gcsfs", "google",
-                              "paramiko", "requests", "s3fs", "urllib3"})
+_CLIENT_PACKAGES = frozenset({"aiobotocore", "aiohttp", "botocore", "diskcache", "fsspec", "gcsfs",
+                              "google", "paramiko", "requests", "s3fs", "sqlite3", "urllib3"})
 _PERMANENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
               NotADirectoryError)
 
@@ -67,6 +68,35 @@ def is_transient(exc: BaseException) -> bool:
 
 def _from_client_library(exc: BaseException) -> bool:
     return type(exc).__module__.partition(".")[0] in _CLIENT_PACKAGES
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is a storage fault (an ``OSError`` or a storage client library's error), not a bug."""
+    return isinstance(exc, OSError) or _from_client_library(exc)
+
+
+def is_replaced(exc: BaseException) -> bool:
+    """Whether ``exc`` (or a cause) says the object changed while it was read (s3fs's ``FileExpired``, a 412)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ == "FileExpired" or _http_status_of(current) == 412:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _http_status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "code", None) or getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
+    response = getattr(exc, "response", None)  # botocore's ClientError
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(status, int):
+            return status
+    return None
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def test_signed_record_copied_to_another_key_is_refused(storage: Storage) -> Non
     signing = ResultStore(storage, signing_key="team-secret")
     signing.write("approved", "ship it")
     storage.write("pending", storage.read("approved"))
-    with pytest.raises(RecordCorruptError, match="signed for key 'approved'"):
+    with pytest.raises(RecordCorruptError, match="names key 'approved' in its header"):
         signing.read("pending")
 
 

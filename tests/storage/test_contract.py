@@ -182,7 +182,8 @@ def test_overwrite_replaces_whole_object_and_changes_version(storage: Storage) -
 
 
 @pytest.mark.parametrize(
-    "key", ["", "/abs/key", "a/../b", "..", "a//b", "a/./b", "a/", ".rk-tmp-x", "a/.rk-lock", "a\\b"]
+    "key", ["", "/abs/key", "a/../b", "..", "a//b", "a/./b", "a/", ".rk-tmp-x", "a/.rk-lock", "a\\b",
+            "a?versionId=1", "a#1", "a*", "a[0]", "a]", "a\nb", "a\x7f", "a\x9b"]
 )
 def test_invalid_keys_raise_storage_error(storage: Storage, key: str) -> None:
     for op in (storage.read, storage.exists, storage.delete, storage.version, storage.open_read):

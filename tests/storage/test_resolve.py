@@ -173,3 +173,42 @@ def test_options_do_not_apply_to_instances_or_saved_blocks(tmp_path):
         resolve_storage("local/mine", fsync=True)
     with pytest.raises(ConfigurationError, match="no such block exists"):
         resolve_storage("local/other", fsync=True)
+
+
+@pytest.mark.parametrize(("value", "meant"), [
+    ("s3:/bucket", "s3://bucket"), ("s3//bucket", "s3://bucket"), ("s3:bucket/prefix", "s3://bucket/prefix"),
+    ("S3:/Bucket", "s3://Bucket"), ("s3a:/b", "s3a://b"), ("gs:/bucket", "gs://bucket"),
+    ("gs//bucket/p", "gs://bucket/p"), ("gcs:bucket", "gcs://bucket"), ("memory:/scratch", "memory://scratch"),
+])
+def test_a_url_missing_a_slash_is_a_configuration_error_saying_what_was_meant(
+    value: str, meant: str, tmp_path, monkeypatch,
+) -> None:
+    from resultkit.errors import ConfigurationError
+
+    monkeypatch.chdir(tmp_path)
+    for attempt in (lambda: resolve_storage(value), lambda: resolve_storage(value, fsync=True)):
+        with pytest.raises(ConfigurationError) as info:
+            attempt()
+        assert repr(meant) in str(info.value) and repr(f"./{value}") in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_local_folder_with_a_colon_is_written_with_dot_slash(tmp_path, monkeypatch) -> None:
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_storage("./results:v2") == LocalStorage(tmp_path / "results:v2")
+    assert resolve_storage(Path("s3:") / "bucket") == LocalStorage(tmp_path / "s3:" / "bucket")
+    assert resolve_storage(str(tmp_path / "a:b")) == LocalStorage(tmp_path / "a:b")
+
+
+def test_a_task_given_a_broken_url_fails_and_writes_no_local_folder(tmp_path, monkeypatch) -> None:
+    from resultkit import task
+    from resultkit.errors import ConfigurationError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError, match="'s3://bucket'"):
+        task(result_storage="s3:/bucket")(lambda: 1)()
+    with pytest.raises(ConfigurationError, match="'gs://bucket'"):
+        task(result_storage="gs//bucket")(lambda: 1)()
+    assert list(tmp_path.iterdir()) == []
