@@ -7,12 +7,9 @@ thread so the event loop keeps running.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, NoReturn
 
 from ..errors import TransactionError
-from ..locking import LockManager
-from .states import CommitMode, IsolationLevel
 from .transaction import Transaction
 
 __all__ = ["AsyncTransaction", "atransaction"]
@@ -49,19 +46,5 @@ class AsyncTransaction(Transaction):
         return await asyncio.to_thread(Transaction.read, self)
 
 
-def atransaction(
-    key: str | None = None,
-    store: Any = None,
-    commit_mode: CommitMode | str | None = None,
-    isolation_level: IsolationLevel | str | None = None,
-    overwrite: bool = False,
-    lock_timeout: float | None = None,
-    lock_manager: LockManager | None = None,
-    write_on_commit: bool = True,
-    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-) -> AsyncTransaction:
-    """Prefect's ``atransaction``: an :class:`AsyncTransaction` for ``async with``."""
-    return AsyncTransaction(key=key, store=store, commit_mode=commit_mode,
-                            isolation_level=isolation_level, overwrite=overwrite,
-                            lock_timeout=lock_timeout, lock_manager=lock_manager,
-                            write_on_commit=write_on_commit, logger=logger)
+#: Prefect's ``atransaction(...)``: an :class:`AsyncTransaction` for ``async with``, same arguments.
+atransaction = AsyncTransaction
