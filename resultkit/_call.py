@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ._logging import adopt_prefect_logging
 from ._memory import ABSENT, MemoryTier
 from ._options import TaskOptions, retry_delay
 from .cache_policies._compiled import CompiledKey, compile_key
@@ -147,6 +148,7 @@ def _warm_up(plan: CallPlan) -> None:
 
 
 def _build_plan(task: Any) -> CallPlan:
+    adopt_prefect_logging()  # a plan is built at a task's first call: Prefect is set up by then
     options: TaskOptions = task.options
     env = effective_settings()
     refresh = options.refresh_cache if options.refresh_cache is not None else env.refresh_cache
