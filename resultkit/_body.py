@@ -2,8 +2,8 @@
 
 A timeout interrupts the body with :class:`~resultkit.errors.RunTimeout`. In the main
 thread a timer signal does it, so blocking calls (sleeps, lock waits) are interrupted
-too; in other threads (or under an outer timer) the exception is raised into the
-body's thread by a watchdog timer, which takes effect at the body's next Python step.
+too; in other threads (or under an outer timer due first) the exception is raised into
+the body's thread by a watchdog timer, which takes effect at the body's next Python step.
 An ``async def`` body is cancelled by the event loop.
 
 ``log_prints=True`` sends ``print()`` calls of the body (to stdout, the default) to the
@@ -21,6 +21,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -85,10 +86,14 @@ class _Watchdog:
         self._lock = threading.Lock()
         self._done = False
         self.fired = False
-        self._use_signal = (threading.current_thread() is threading.main_thread()
-                            and hasattr(signal, "setitimer")
-                            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
+        self._use_signal = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
         if self._use_signal:
+            # An outer timer (an enclosing timeout, pytest-timeout) is suspended and re-armed
+            # with its remaining time afterwards; if it would fire first, it keeps the signal.
+            self._outer = signal.getitimer(signal.ITIMER_REAL)
+            self._use_signal = not self._outer[0] or self._outer[0] > timeout
+        if self._use_signal:
+            self._started = time.monotonic()
             self._previous = signal.signal(signal.SIGALRM, self._on_signal)
             signal.setitimer(signal.ITIMER_REAL, timeout)
         else:
@@ -115,6 +120,10 @@ class _Watchdog:
             self._done = True
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
+            remaining, interval = self._outer
+            if remaining:
+                left = remaining - (time.monotonic() - self._started)
+                signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), interval)
             return
         with self._lock:
             self._done = True
