@@ -82,6 +82,8 @@ class _Watchdog:
     """Interrupts one thread once after ``timeout`` seconds, unless finished first."""
 
     def __init__(self, timeout: float) -> None:
+        # A class of its own, so nested timeouts each catch only their own interrupt.
+        self.interrupt: type[_Interrupt] = type("_Interrupt", (_Interrupt,), {})
         self._thread_id = threading.get_ident()
         self._lock = threading.Lock()
         self._done = False
@@ -104,7 +106,7 @@ class _Watchdog:
     def _on_signal(self, signum: int, frame: Any) -> None:
         if not self._done:
             self.fired = True
-            raise _Interrupt
+            raise self.interrupt
 
     def _inject(self) -> None:
         with self._lock:
@@ -112,7 +114,7 @@ class _Watchdog:
                 return
             self.fired = True
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id),
-                                                       ctypes.py_object(_Interrupt))
+                                                       ctypes.py_object(self.interrupt))
 
     def finish(self) -> None:
         """Stop the watchdog; no interrupt arrives after this returns."""
@@ -145,13 +147,13 @@ def run_body(call: Callable[[], R], *, label: str, timeout: float | None,
     with _prints(log_prints, label):
         if timeout is None:
             return call()
+        watchdog = _Watchdog(timeout)
         try:
-            watchdog = _Watchdog(timeout)
             try:
                 value = call()
             finally:
                 watchdog.finish()
-        except _Interrupt:
+        except watchdog.interrupt:
             raise _timed_out(label, timeout) from None
         if watchdog.fired:  # it ran out of time as it returned: still a timeout
             raise _timed_out(label, timeout)

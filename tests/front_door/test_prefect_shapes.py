@@ -294,3 +294,30 @@ def test_a_task_survives_copy_and_pickling_of_itself_and_its_dict(tmp_path: Path
     wrapper = Wrapper()
     wrapper.__dict__.update(local.__dict__)
     assert pickle.loads(pickle.dumps(wrapper.__dict__)).keys() == local.__dict__.keys()
+
+
+def test_nested_timeouts_each_report_their_own() -> None:
+    @task(timeout_seconds=30)
+    def patient() -> None:
+        threading.Event().wait()
+
+    @flow(timeout_seconds=0.3)
+    def impatient() -> None:
+        patient()
+
+    with pytest.raises(RunTimeout, match="flow 'impatient'"):
+        impatient()
+
+    @task(timeout_seconds=0.2)
+    def quick() -> None:
+        threading.Event().wait()
+
+    @flow(timeout_seconds=30)
+    def relaxed() -> str:
+        try:
+            quick()
+        except RunTimeout as exc:
+            return str(exc)
+        return "no timeout"
+
+    assert relaxed().startswith("task 'quick' ran longer")
