@@ -1149,3 +1149,13 @@ def test_logging_level_for_cache_hits(caplog: pytest.LogCaptureFixture) -> None:
     hits = [r for r in caplog.records if r.name == "resultkit" and "hit" in r.getMessage()]
     assert len(hits) == 1 and hits[0].levelname == "INFO"
     assert "foo" in hits[0].getMessage() and "logged-hit"[:12] in hits[0].getMessage()
+
+
+@xfail_differs("`cache_policy=NO_CACHE` on its own persists the result")
+def test_setting_no_cache_policy_leaves_persist_result_unset() -> None:
+    """Prefect src/prefect/tasks.py: a cache policy implies persistence unless it is NO_CACHE."""
+    @task(cache_policy=NO_CACHE)
+    def my_task() -> None:
+        pass
+
+    assert my_task.persist_result is None
