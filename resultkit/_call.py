@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ._logging import adopt_prefect_logging
 from ._memory import ABSENT, MemoryTier
 from ._options import TaskOptions, retry_delay
+from ._prefect import adopt_prefect_logging, cached_for_prefect, prefect_is_configured
 from .cache_policies._compiled import CompiledKey, compile_key
 from .cache_policies.context import CacheKeyContext
 from .cache_policies.hashing import hash_value
@@ -80,6 +80,8 @@ class CallPlan:
     warm: CompiledKey | None = None
     #: The task names its storage (so an enclosing transaction's store does not replace it).
     own_storage: bool = False
+    #: Under Prefect: turns a hit's value into what the caller gets (``_prefect.cached_for_prefect``).
+    on_hit: Callable[[Any, Any], Any] | None = None
 
 
 def _is_no_cache(policy: Any) -> bool:
@@ -183,8 +185,9 @@ def _build_plan(task: Any) -> CallPlan:
                                captured=task.captured)
     memory = MemoryTier(storage) if options.cache_result_in_memory else None
     warm = compiled if memory is not None and not refresh else None
+    on_hit = cached_for_prefect if prefect_is_configured() else None
     return CallPlan(env, True, store, policy, memory, storage.describe(), refresh, compiled, warm,
-                    own_storage=storage_spec is not None)
+                    own_storage=storage_spec is not None, on_hit=on_hit)
 
 
 def memory_hit(task: Any, plan: CallPlan, args: Sequence[Any]) -> tuple[str, tuple[str, ...], Any]:

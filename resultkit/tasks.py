@@ -297,11 +297,14 @@ class Task(Generic[P, R]):
         if plan.warm is not None and not kwargs and len(args) == self.positional_count:
             key, digests, value = memory_hit(self, plan, args)
             if value is not ABSENT:
-                return State("Cached", value=value, cache_key=key,
-                             reference=(plan.store, key)) if return_state else value
+                if return_state:
+                    return State("Cached", value=value, cache_key=key, reference=(plan.store, key))
+                return value if plan.on_hit is None else plan.on_hit(self, value)
         call = TaskCall(self, plan, args, kwargs, key or None, digests if key else None)
         if call.begin():
-            return call.cached_state() if return_state else call.hit_value
+            if return_state:
+                return call.cached_state()
+            return call.hit_value if plan.on_hit is None else plan.on_hit(self, call.hit_value)
         try:
             if self._plain_body:
                 value = run_with_retries(self, lambda: self.fn(*args, **kwargs))

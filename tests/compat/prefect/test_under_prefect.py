@@ -99,6 +99,9 @@ def test_stacked_prefect_task_under_process_pool_with_hits_in_the_logs(prefect_e
     hits = re.findall(r"INFO +\| resultkit - cache hit: task square", logs)
     assert (len(misses), len(hits)) == (3, 3), logs[-4000:]
     assert "cannot pickle" not in logs
+    # Prefect records the hits' task runs as Cached (the second map), the misses as Completed.
+    states = re.findall(r"Task run 'square-\w+' - Finished in state (\w+)\(", logs)
+    assert sorted(states) == ["Cached"] * 3 + ["Completed"] * 3, logs[-4000:]
     records = sorted(p for p in storage.iterdir() if not p.name.startswith("."))
     assert len(records) == 3
     header = orjson.loads(records[0].read_bytes().split(b"\n", 1)[0])
