@@ -321,3 +321,20 @@ def test_nested_timeouts_each_report_their_own() -> None:
         return "no timeout"
 
     assert relaxed().startswith("task 'quick' ran longer")
+
+
+def test_an_async_flow_returns_its_state_and_persists_its_value(tmp_path: Path) -> None:
+    @flow(persist_result=True, result_storage=tmp_path, log_prints=True)
+    async def total(n: int) -> int:
+        await asyncio.sleep(0)
+        return sum(range(n))
+
+    state = asyncio.run(total(4, return_state=True))
+    assert (state.name, state.result(), state.reference.get()) == ("Completed", 6, 6)
+
+    @flow
+    async def broken() -> None:
+        raise ValueError("no")
+
+    failed = asyncio.run(broken(return_state=True))
+    assert failed.name == "Failed" and isinstance(failed.exception, ValueError)
