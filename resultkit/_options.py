@@ -228,6 +228,8 @@ class FlowOptions:
     version: str | None = None
     timeout_seconds: float | None = None
     log_prints: bool | None = None
+    #: False: a persisted flow's state reads its value back from the record, not memory.
+    cache_result_in_memory: bool = True
     #: The option names set explicitly.
     given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False)
 
@@ -243,6 +245,10 @@ class FlowOptions:
             raise ConfigurationError(f"{where}: name must be a non-empty str, got {self.name!r}")
         _check_bool(where, "persist_result", self.persist_result)
         _check_bool(where, "log_prints", self.log_prints)
+        if not isinstance(self.cache_result_in_memory, bool):
+            raise ConfigurationError(
+                f"{where}: cache_result_in_memory must be True or False, got {self.cache_result_in_memory!r}"
+            )
         _check_timeout(where, self.timeout_seconds)
         _check_labels(where, self.description, self.version, self.tags)
         _check_retries(where, self.retries, self.retry_delay_seconds)

@@ -22,6 +22,8 @@ class FlowRunContext:
     parent: FlowRunContext | None = None
     #: The flow's ``tags``; tasks record them with their own.
     tags: tuple[str, ...] = ()
+    #: The flow's ``version`` option.
+    version: str | None = None
 
 
 class FlowRunInfo(NamedTuple):
@@ -32,14 +34,15 @@ class FlowRunInfo(NamedTuple):
     flow_name: str | None
     parameters: Mapping[str, Any]
     tags: tuple[str, ...]
+    flow_version: str | None
 
     @classmethod
     def of(cls, run: FlowRunContext | None) -> FlowRunInfo:
         """The ``flow_run`` of ``run`` (the innermost flow run, or None)."""
         if run is None:
-            return cls(None, None, None, MappingProxyType({}), ())
+            return cls(None, None, None, MappingProxyType({}), (), None)
         return cls(run.run_id, f"{run.flow_name}-{run.run_id[:8]}", run.flow_name, run.parameters,
-                   run.tags)
+                   run.tags, run.version)
 
 
 _current: contextvars.ContextVar[FlowRunContext | None] = contextvars.ContextVar(
@@ -54,9 +57,10 @@ def get_run_context() -> FlowRunContext | None:
 
 @contextmanager
 def run_context(run_id: str, flow_name: str, parameters: Mapping[str, Any],
-                tags: tuple[str, ...] = ()) -> Iterator[FlowRunContext]:
+                tags: tuple[str, ...] = (), version: str | None = None) -> Iterator[FlowRunContext]:
     """Enter a flow run for the duration of the block."""
-    ctx = FlowRunContext(run_id, flow_name, MappingProxyType(dict(parameters)), _current.get(), tags)
+    ctx = FlowRunContext(run_id, flow_name, MappingProxyType(dict(parameters)), _current.get(), tags,
+                         version)
     token = _current.set(ctx)
     try:
         yield ctx

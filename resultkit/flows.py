@@ -144,6 +144,8 @@ class Flow(Generic[P, R]):
         if self.tags:
             extra["tags"] = sorted(self.tags)
         store.write(key, value, extra=extra)
+        if not self.options.cache_result_in_memory:  # result() reads the record back
+            return State("Completed", reference=(store, key), load_from_reference=True)
         return State("Completed", value=value, cache_key=None, reference=(store, key))
 
     def _should_retry(self, attempt: int) -> bool:
@@ -163,7 +165,7 @@ class Flow(Generic[P, R]):
         layer = {"result_storage": self.options.result_storage,
                  "result_serializer": self.options.result_serializer,
                  "persist_result": self.options.persist_result}
-        with run_context(run_id, self.name, bound.arguments, tuple(sorted(self.tags))), \
+        with run_context(run_id, self.name, bound.arguments, tuple(sorted(self.tags)), self.version), \
                 pushed_layer(layer, f"@flow {self.name!r}"):
             yield
 
@@ -186,8 +188,8 @@ def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
 def flow(*, name: str | None = ..., persist_result: bool | None = ..., result_storage: Any = ...,
          result_serializer: Any = ..., retries: int = ..., retry_delay_seconds: Any = ...,
          description: str | None = ..., tags: Any = ..., version: str | None = ...,
-         timeout_seconds: float | None = ...,
-         log_prints: bool | None = ...) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+         timeout_seconds: float | None = ..., log_prints: bool | None = ...,
+         cache_result_in_memory: bool = ...) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
 def flow(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
@@ -195,7 +197,7 @@ def flow(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
 
     Options: ``name``, ``persist_result``, ``result_storage``, ``result_serializer``,
     ``retries``, ``retry_delay_seconds``, ``description``, ``tags``, ``version``,
-    ``timeout_seconds``, ``log_prints``.
+    ``timeout_seconds``, ``log_prints``, ``cache_result_in_memory``.
     """
     flow_options = FlowOptions().replace(**options)
     if fn is not None:
