@@ -2,6 +2,10 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# Prefect 3 for tests/compat/prefect/test_under_prefect.py: its pins conflict with ours.
+PREFECT_VENV  := .venv-prefect
+PREFECT_STAMP := $(PREFECT_VENV)/.installed-stamp
+PREFECT_REQS  := tests/compat/prefect/prefect-requirements.txt
 export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT := false
 export AWS_EC2_METADATA_DISABLED := true
 
@@ -11,6 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
 	@touch $(STAMP)
+
+$(PREFECT_STAMP): pyproject.toml $(PREFECT_REQS)
+	@test -x $(PREFECT_VENV)/bin/python || python3 -m venv $(PREFECT_VENV)
+	$(PREFECT_VENV)/bin/pip install -q --disable-pip-version-check -r $(PREFECT_REQS) -e .
+	@touch $(PREFECT_STAMP)
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -22,7 +31,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy resultkit
 
-unit: $(STAMP) redis-server
+unit: $(STAMP) $(PREFECT_STAMP) redis-server
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test: lint typecheck unit
@@ -34,4 +43,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .resultkit-demo .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PREFECT_VENV) .resultkit-demo .mypy_cache .ruff_cache

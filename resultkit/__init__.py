@@ -18,6 +18,7 @@ from .errors import (
     RecordCorruptError,
     RecordNotFound,
     ResultkitError,
+    RunTimeout,
     SerializationError,
     StorageError,
     TransactionError,
@@ -26,7 +27,7 @@ from .errors import (
 from .flows import Flow, flow
 from .settings import settings
 from .states import State
-from .tasks import Task, task
+from .tasks import Task, task, task_input_hash
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,7 @@ __all__ = [
     "RecordCorruptError",
     "RecordNotFound",
     "ResultkitError",
+    "RunTimeout",
     "SerializationError",
     "State",
     "StorageError",
@@ -50,6 +52,7 @@ __all__ = [
     "get_transaction",
     "settings",
     "task",
+    "task_input_hash",
     "transaction",
 ]
 

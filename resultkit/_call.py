@@ -24,11 +24,12 @@ from typing import Any
 
 from ._memory import ABSENT, MemoryTier
 from ._options import TaskOptions, retry_delay
+from ._prefect import adopt_prefect_logging, cached_for_prefect, prefect_is_configured
 from .cache_policies._compiled import CompiledKey, compile_key
 from .cache_policies.context import CacheKeyContext
 from .cache_policies.hashing import hash_value
-from .cache_policies.policies import DEFAULT, NO_CACHE, CacheKeyFnPolicy
-from .context import get_run_context
+from .cache_policies.policies import NO_CACHE, CacheKeyFnPolicy
+from .context import FlowRunInfo, get_run_context
 from .errors import ConfigurationError, StorageError
 from .results import ResultStore
 from .settings import EffectiveSettings, effective_settings, settings_fingerprint
@@ -79,6 +80,8 @@ class CallPlan:
     warm: CompiledKey | None = None
     #: The task names its storage (so an enclosing transaction's store does not replace it).
     own_storage: bool = False
+    #: Under Prefect: turns a hit's value into what the caller gets (``_prefect.cached_for_prefect``).
+    on_hit: Callable[[Any, Any], Any] | None = None
 
 
 def _is_no_cache(policy: Any) -> bool:
@@ -147,6 +150,7 @@ def _warm_up(plan: CallPlan) -> None:
 
 
 def _build_plan(task: Any) -> CallPlan:
+    adopt_prefect_logging()  # a plan is built at a task's first call: Prefect is set up by then
     options: TaskOptions = task.options
     env = effective_settings()
     refresh = options.refresh_cache if options.refresh_cache is not None else env.refresh_cache
@@ -161,7 +165,7 @@ def _build_plan(task: Any) -> CallPlan:
     if options.cache_key_fn is not None:
         policy: Any = CacheKeyFnPolicy(options.cache_key_fn)
     else:
-        policy = options.cache_policy if options.cache_policy is not None else DEFAULT
+        policy = options.cache_policy if options.cache_policy is not None else task.default_policy
     storage_spec = options.result_storage
     if storage_spec is None:  # a policy's key_storage counts as the task's own option
         storage_spec = getattr(policy, "key_storage", None)
@@ -181,35 +185,37 @@ def _build_plan(task: Any) -> CallPlan:
                                captured=task.captured)
     memory = MemoryTier(storage) if options.cache_result_in_memory else None
     warm = compiled if memory is not None and not refresh else None
+    on_hit = cached_for_prefect if prefect_is_configured() else None
     return CallPlan(env, True, store, policy, memory, storage.describe(), refresh, compiled, warm,
-                    own_storage=storage_spec is not None)
+                    own_storage=storage_spec is not None, on_hit=on_hit)
 
 
-def memory_hit(task: Any, plan: CallPlan, args: Sequence[Any]) -> tuple[str, Any]:
-    """``(key, value)`` of a warm hit served from memory, or ``(key, ABSENT)``.
+def memory_hit(task: Any, plan: CallPlan, args: Sequence[Any]) -> tuple[str, tuple[str, ...], Any]:
+    """``(key, digests, value)`` of a warm hit served from memory, or ``(key, digests, ABSENT)``.
 
     For calls passing every parameter positionally to a task whose plan has a ``warm``
-    key; the hottest path, so it skips building a :class:`TaskCall`.
+    key; the hottest path, so it skips building a :class:`TaskCall`. ``digests`` are the
+    argument digests the key was made of (for the record's key parts on a miss).
     """
     assert plan.warm is not None and plan.memory is not None
-    key = plan.warm.of_args(args)
+    key, digests = plan.warm.with_digests(args)
     if key is None:
-        return "", ABSENT
+        return "", (), ABSENT
     value = plan.memory.get(key)
     if value is not ABSENT and logger.isEnabledFor(logging.INFO):
         logger.info("cache hit: task %s, key %s, storage %s (memory tier)", task.name, key[:12],
                     plan.storage_label)
-    return key, value
+    return key, digests, value
 
 
 class TaskCall:
     """The state of one call between its steps."""
 
-    __slots__ = ("_cache_context", "_call_id", "_expiration", "_inputs", "_looked_up", "_txn", "args",
-                 "hit_value", "key", "kwargs", "plan", "task")
+    __slots__ = ("_cache_context", "_call_id", "_digests", "_expiration", "_inputs", "_looked_up",
+                 "_parts", "_txn", "args", "hit_value", "key", "kwargs", "plan", "task")
 
     def __init__(self, task: Any, plan: CallPlan, args: Sequence[Any], kwargs: dict[str, Any],
-                 key: str | None = None) -> None:
+                 key: str | None = None, digests: tuple[str, ...] | None = None) -> None:
         self.task = task
         self.plan = plan
         self.args = args
@@ -224,6 +230,10 @@ class TaskCall:
         self._cache_context: Any = None
         self._looked_up = False
         self._expiration: datetime | None = None
+        #: The argument digests of a compiled key (given with ``key``), for the key parts.
+        self._digests: tuple[str, ...] | None = digests
+        #: The key parts computed with the key by a policy that is not compiled.
+        self._parts: dict[str, Any] | None = None
 
     @property
     def inputs(self) -> Mapping[str, Any]:
@@ -242,7 +252,11 @@ class TaskCall:
     # -- key ------------------------------------------------------------------------
 
     def compute_key(self) -> str | None:
-        """The cache key (also the storage key), or None when this call is not cached."""
+        """The cache key (also the storage key), or None when this call is not cached.
+
+        Computed once per call, with its parts: each argument is hashed once and a
+        ``cache_key_fn`` runs once; :meth:`key_parts` returns what this derived.
+        """
         plan, options = self.plan, self.task.options
         if plan.store is None:
             return None
@@ -250,19 +264,19 @@ class TaskCall:
         if compiled is not None and not self.kwargs and self._inputs is None \
                 and len(self.args) == self.task.positional_count:
             # Every parameter passed positionally: no binding, no inputs mapping.
-            self.key = compiled.of_args(self.args)
+            self.key, self._digests = compiled.with_digests(self.args)
             return self.key
         inputs = self.inputs  # binding checks the arguments before anything runs
         if compiled is not None:
-            self.key = compiled.of_inputs(inputs)
+            self.key, self._digests = compiled.inputs_with_digests(inputs)
         elif options.result_storage_key is not None:
             self.key = self._format_storage_key(options.result_storage_key)
         elif plan.policy is not None:
-            self.key = plan.policy.compute_key(self.cache_context(), inputs)
+            self.key, self._parts = plan.policy.key_with_parts(self.cache_context(), inputs)
         return self.key
 
     def cache_context(self) -> Any:
-        """The ``CacheKeyContext`` policies read for this call."""
+        """The ``CacheKeyContext`` policies and key functions read for this call."""
         if self._cache_context is None:
             run = get_run_context()
             self._cache_context = CacheKeyContext(
@@ -272,23 +286,28 @@ class TaskCall:
                 flow_parameters=run.parameters if run else None,
                 call_id=self.call_id,
                 captured=self.task.captured,
+                task=self.task,
+                parameters=self.inputs,
             )
         return self._cache_context
 
     def key_parts(self) -> dict[str, Any] | None:
-        """The key's parts (for explainable misses), or None."""
+        """The key's parts (for explainable misses), as :meth:`compute_key` derived them."""
         if self.plan.policy is None or self.task.options.result_storage_key is not None:
             return None
-        parts: dict[str, Any] | None = self.plan.policy.key_parts(self.cache_context(), self.inputs)
-        return parts
+        if self._digests is not None and self.plan.compiled is not None:
+            return self.plan.compiled.parts(self._digests) if self.key is not None else None
+        return self._parts
 
     def _format_storage_key(self, template: str) -> str:
         run = get_run_context()
+        context = self.cache_context()
         try:
             key = template.format(
                 parameters=self.inputs, task_name=self.task.name,
                 flow_name=run.flow_name if run else None,
                 flow_run_id=run.run_id if run else None, task_run_id=self.call_id,
+                flow_run=FlowRunInfo.of(run), task_run=context.task_run,
             )
         except (KeyError, IndexError, AttributeError) as exc:
             raise ConfigurationError(
@@ -450,6 +469,9 @@ class TaskCall:
         if self.plan.store is None:
             return None
         extra: dict[str, Any] = {"task_name": self.task.identity}
+        tags = self.task.run_tags()
+        if tags:
+            extra["tags"] = tags
         parts = self.key_parts()
         if parts is not None:
             extra["key_parts"] = parts

@@ -15,7 +15,8 @@ from .errors import ConfigurationError
 __all__ = ["STORAGE_KEY_FIELDS", "FlowOptions", "TaskOptions", "retry_delay"]
 
 #: Names a ``result_storage_key`` template may use.
-STORAGE_KEY_FIELDS = ("parameters", "task_name", "flow_name", "flow_run_id", "task_run_id")
+STORAGE_KEY_FIELDS = ("parameters", "task_name", "flow_name", "flow_run_id", "task_run_id", "flow_run",
+                      "task_run")
 
 # Setting any of these makes a task persist when persist_result is None (SPEC 1).
 _PERSIST_IMPLYING = ("cache_policy", "cache_key_fn", "result_storage", "result_serializer",
@@ -59,6 +60,49 @@ def _check_serializer(where: str, value: Any) -> None:
         raise ConfigurationError(f"{where}: {exc}") from None
 
 
+def _check_timeout(where: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise ConfigurationError(
+            f"{where}: timeout_seconds must be a number of seconds > 0 or None, got {value!r}"
+        )
+
+
+def _check_labels(where: str, description: Any, version: Any, tags: Any) -> None:
+    for name, value in (("description", description), ("version", version)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"{where}: {name} must be a str or None, got {type(value).__name__} {value!r}")
+    if not all(isinstance(tag, str) and tag for tag in tags):
+        raise ConfigurationError(f"{where}: tags must be non-empty strs, e.g. tags=['nightly'], got {list(tags)!r}")
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    """``tags=`` as given (None, a str or an iterable of them) -> sorted unique tuple."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    try:
+        items = list(value)
+    except TypeError:
+        raise ConfigurationError(f"tags must be an iterable of strs, e.g. tags=['nightly'], got {value!r}") from None
+    if not all(isinstance(tag, str) for tag in items):
+        raise ConfigurationError(f"tags must be strs, e.g. tags=['nightly'], got {items!r}")
+    return tuple(sorted(set(items)))
+
+
+def _replace(options: Any, kind: str, overrides: dict[str, Any]) -> Any:
+    valid = {f.name for f in dataclasses.fields(options)} - {"given"}
+    unknown = sorted(set(overrides) - valid)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown {kind} option(s) {', '.join(map(repr, unknown))}; valid options are "
+            f"{', '.join(sorted(valid))}"
+        )
+    if "tags" in overrides:
+        overrides = {**overrides, "tags": _tags(overrides["tags"])}
+    return dataclasses.replace(options, **overrides, given=options.given | frozenset(overrides))
+
+
 def retry_delay(delay: float | Sequence[float], attempt: int) -> float:
     """Seconds to wait before retry number ``attempt`` (0-based); a list's last entry repeats."""
     if isinstance(delay, (list, tuple)):
@@ -82,17 +126,19 @@ class TaskOptions:
     cache_result_in_memory: bool = True
     retries: int = 0
     retry_delay_seconds: float | Sequence[float] = 0
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    version: str | None = None
+    timeout_seconds: float | None = None
+    #: None: as the enclosing flow says (default False).
+    log_prints: bool | None = None
+    #: The option names set explicitly (``cache_policy=None`` differs from not given).
+    given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False)
 
     def replace(self, **overrides: Any) -> TaskOptions:
         """A copy with ``overrides``; unknown names raise ``ConfigurationError``."""
-        valid = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - valid)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown task option(s) {', '.join(map(repr, unknown))}; valid options are "
-                f"{', '.join(sorted(valid))}"
-            )
-        return dataclasses.replace(self, **overrides)
+        result: TaskOptions = _replace(self, "task", overrides)
+        return result
 
     def implies_persistence(self) -> bool:
         """True when an explicitly set option means the task persists (SPEC 1)."""
@@ -122,8 +168,10 @@ class TaskOptions:
                 f"{where}: cache_expiration must be a positive datetime.timedelta, e.g. "
                 f"timedelta(days=1), got {self.cache_expiration!r}"
             )
-        for flag in ("refresh_cache", "persist_result"):
+        for flag in ("refresh_cache", "persist_result", "log_prints"):
             _check_bool(where, flag, getattr(self, flag))
+        _check_timeout(where, self.timeout_seconds)
+        _check_labels(where, self.description, self.version, self.tags)
         if not isinstance(self.cache_result_in_memory, bool):
             raise ConfigurationError(
                 f"{where}: cache_result_in_memory must be True or False, got {self.cache_result_in_memory!r}"
@@ -175,17 +223,20 @@ class FlowOptions:
     result_serializer: Any = None
     retries: int = 0
     retry_delay_seconds: float | Sequence[float] = 0
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    version: str | None = None
+    timeout_seconds: float | None = None
+    log_prints: bool | None = None
+    #: False: a persisted flow's state reads its value back from the record, not memory.
+    cache_result_in_memory: bool = True
+    #: The option names set explicitly.
+    given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False)
 
     def replace(self, **overrides: Any) -> FlowOptions:
         """A copy with ``overrides``; unknown names raise ``ConfigurationError``."""
-        valid = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - valid)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown flow option(s) {', '.join(map(repr, unknown))}; valid options are "
-                f"{', '.join(sorted(valid))}"
-            )
-        return dataclasses.replace(self, **overrides)
+        result: FlowOptions = _replace(self, "flow", overrides)
+        return result
 
     def validate(self, flow_label: str) -> None:
         """Raise ``ConfigurationError`` naming the first bad option."""
@@ -193,6 +244,13 @@ class FlowOptions:
         if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
             raise ConfigurationError(f"{where}: name must be a non-empty str, got {self.name!r}")
         _check_bool(where, "persist_result", self.persist_result)
+        _check_bool(where, "log_prints", self.log_prints)
+        if not isinstance(self.cache_result_in_memory, bool):
+            raise ConfigurationError(
+                f"{where}: cache_result_in_memory must be True or False, got {self.cache_result_in_memory!r}"
+            )
+        _check_timeout(where, self.timeout_seconds)
+        _check_labels(where, self.description, self.version, self.tags)
         _check_retries(where, self.retries, self.retry_delay_seconds)
         _check_storage(where, self.result_storage)
         _check_serializer(where, self.result_serializer)

@@ -10,6 +10,7 @@ catches all of them::
     ├── StorageError            a storage operation failed (after bounded retries)
     │   └── RecordNotFound      no record at the key (also a ``KeyError``)
     ├── RecordCorruptError      a record failed its size, checksum or signature check
+    ├── RunTimeout              a task or flow ran past its ``timeout_seconds`` (a ``TimeoutError``)
     ├── LockTimeout             a lock was not acquired within ``lock_timeout``
     └── TransactionError        a transaction was used out of order
         ├── LockNotHeldError    releasing a lock another holder holds (also a ``ValueError``)
@@ -30,6 +31,7 @@ __all__ = [
     "RecordCorruptError",
     "RecordNotFound",
     "ResultkitError",
+    "RunTimeout",
     "SerializationError",
     "StorageError",
     "TransactionError",
@@ -91,6 +93,10 @@ class RecordNotFound(StorageError, KeyError):
 
 class RecordCorruptError(ResultkitError):
     """A record is truncated, fails its checksum or signature, or has an unreadable header."""
+
+
+class RunTimeout(ResultkitError, TimeoutError):
+    """A task or flow body ran longer than its ``timeout_seconds``."""
 
 
 class LockTimeout(ResultkitError, TimeoutError):

@@ -10,6 +10,8 @@ R = TypeVar("R")
 
 StateName = Literal["Completed", "Cached", "Failed", "RolledBack"]
 
+_UNREAD: Any = object()  # the value is in the record only (a flow with cache_result_in_memory=False)
+
 
 class State(Generic[R]):
     """The outcome of one task call.
@@ -29,9 +31,11 @@ class State(Generic[R]):
         exception: BaseException | None = None,
         cache_key: str | None = None,
         reference: Any = None,
+        load_from_reference: bool = False,
     ) -> None:
         self.name: StateName = name
-        self._value = value
+        # With load_from_reference the value is read from the record by result(), once.
+        self._value = _UNREAD if load_from_reference else value
         self.exception = exception
         #: The key the value is (or would be) cached under; None when not cached.
         self.cache_key = cache_key
@@ -74,6 +78,8 @@ class State(Generic[R]):
         """The task's value, or raise the task's exception."""
         if self.exception is not None:
             raise self.exception
+        if self._value is _UNREAD:
+            self._value = self.reference.get()
         return self._value  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ PUBLIC = {
     "RecordCorruptError", "RecordNotFound", "ResultkitError", "SerializationError", "State",
     "StorageError", "Task", "TransactionError", "TransactionValueNotFound",
     "__version__", "flow", "get_transaction", "settings", "task", "transaction",
+    "RunTimeout", "task_input_hash",
 }
 
 # The names each layer promises (docs/architecture.md, SPEC); layers may add more.

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from .code import CODE, Code
-from .context import CacheKeyContext, capture_source
+from .context import CacheKeyContext, TaskRunInfo, capture_source
 from .files import Files
 from .hashing import Hasher, hash_value
 from .packages import Packages
@@ -26,6 +26,7 @@ from .policies import (
     FlowParameters,
     Inputs,
     NoCache,
+    PolicyNotImplementedError,
     RunId,
     TaskSource,
 )
@@ -49,7 +50,9 @@ __all__ = [
     "Inputs",
     "NoCache",
     "Packages",
+    "PolicyNotImplementedError",
     "RunId",
+    "TaskRunInfo",
     "TaskSource",
     "capture_source",
     "hash_value",

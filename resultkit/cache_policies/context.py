@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import textwrap
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["CacheKeyContext", "capture_source"]
+__all__ = ["CacheKeyContext", "TaskRunInfo", "capture_source"]
 
 #: Prefix of the text :func:`capture_source` returns when a function has no source.
 CODE_DIGEST_PREFIX = "<code xxh3_128:"
+
+
+class TaskRunInfo(NamedTuple):
+    """Prefect's ``context.task_run``: the call as a task run (``id`` is the call id)."""
+
+    id: str
+    name: str
+    flow_run_id: str | None
+    task_name: str
 
 
 @dataclass(frozen=True)
 class CacheKeyContext:
     """Facts about one task call that policies other than ``INPUTS`` read.
 
+    It is also what a ``cache_key_fn(context, parameters)`` receives, with Prefect's
+    ``context.task_run`` (``id``, ``name``, ``flow_run_id``, ``task_name``),
+    ``context.task`` and ``context.parameters``.
+
     >>> CacheKeyContext(task_name="mod.train", task_source="def train(): ...", call_id="c1")
     CacheKeyContext(task_name='mod.train', task_source='def train(): ...', run_id=None, flow_parameters=None, call_id='c1')
+    >>> CacheKeyContext(task_name="mod.train", task_source="", run_id="r1", call_id="c1").task_run.flow_run_id
+    'r1'
     """
 
     #: The task's identity: ``module.qualname`` of the function, or the task's ``name=``.
@@ -37,6 +53,46 @@ class CacheKeyContext:
     #: What policy parts captured from the task's function at decoration (``CODE``'s traced
     #: code under ``"code"``); travels with the task when it is pickled.
     captured: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The task being called (Prefect's ``context.task``), or None.
+    task: Any = field(default=None, repr=False, compare=False)
+    #: The call's bound arguments (Prefect's ``context.parameters``), or None.
+    parameters: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def task_run(self) -> TaskRunInfo:
+        """The call as Prefect's ``task_run``: ``id``, ``name``, ``flow_run_id``, ``task_name``."""
+        display = str(getattr(self.task, "name", None) or self.task_name.rsplit(".", 1)[-1])
+        return TaskRunInfo(self.call_id, f"{display}-{self.call_id.rsplit('-', 1)[-1]}",
+                           self.run_id, display)
+
+    @classmethod
+    def coerce(cls, value: Any, flow_parameters: Any = None) -> CacheKeyContext:
+        """``value`` as a context: itself, or one read from a Prefect-shaped context or None.
+
+        What Prefect code passes as ``task_ctx`` (None in its tests, or an object with
+        ``task`` and ``task_run``) becomes a context with whatever of those it offers.
+        """
+        params = flow_parameters if isinstance(flow_parameters, Mapping) else None
+        if isinstance(value, CacheKeyContext):
+            if params is None or params == value.flow_parameters:
+                return value
+            return dataclasses.replace(value, flow_parameters=params)
+        task = getattr(value, "task", None)
+        run = getattr(value, "task_run", None)
+        source = getattr(task, "source", None) or getattr(task, "source_code", None)
+        if source is None and task is not None and callable(task):
+            source = capture_source(getattr(task, "fn", task))
+        flow_run_id = getattr(run, "flow_run_id", None)
+        run_id = getattr(run, "id", None)
+        return cls(
+            task_name=str(getattr(task, "identity", "") or ""),
+            task_source=str(source or ""),
+            run_id=None if flow_run_id is None else str(flow_run_id),
+            flow_parameters=params,
+            call_id="" if run_id is None else str(run_id),
+            task=task,
+            parameters=getattr(value, "parameters", None),
+        )
 
 
 def capture_source(fn: Callable[..., Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -18,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 import orjson
 import xxhash
 
-from ..errors import ConfigurationError, StorageError
+from ..errors import ConfigurationError, ResultkitError, StorageError
 from ..storage.base import validate_key
 from .context import CacheKeyContext
 from .hashing import Hasher, hash_value
@@ -36,8 +37,10 @@ __all__ = [
     "FlowParameters",
     "Inputs",
     "NoCache",
+    "PolicyNotImplementedError",
     "RunId",
     "TaskSource",
+    "encode_key",
 ]
 
 _P = TypeVar("_P", bound="CachePolicy")
@@ -75,20 +78,44 @@ class CachePolicy:
                 "or key_parts(context, inputs)"
             )
 
-    def compute_key(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> str | None:
-        """The cache key for one call, or None when this call must not be cached."""
-        parts = self.key_parts(context, inputs)
+    def compute_key(self, task_ctx: Any = None, inputs: Mapping[str, Any] | None = None,
+                    flow_parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
+        """The cache key for one call, or None when this call must not be cached.
+
+        Prefect's signature: ``task_ctx`` is the call's :class:`CacheKeyContext` (None or a
+        Prefect-shaped context also work), ``flow_parameters`` the enclosing flow's.
+        """
+        context = CacheKeyContext.coerce(kwargs.pop("context", task_ctx), flow_parameters)
+        parts = self.key_parts(context, inputs or {})
         return None if parts is None else _finalize_key(context, parts)
 
     def key_parts(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         """What the key is made of (part name -> digest), for explaining misses; None: no key."""
         if type(self) is CachePolicy:
-            raise TypeError(
+            raise PolicyNotImplementedError(
                 "CachePolicy is the base class: use INPUTS, TASK_SOURCE, DEFAULT, ... or subclass it "
                 "and define compute_key or key_parts"
             )
-        key = self.compute_key(context, inputs)
+        key = call_compute_key(self, context, inputs)
         return None if key is None else {self._part_label(): key}
+
+    def key_with_parts(self, context: CacheKeyContext,
+                       inputs: Mapping[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+        """The key and its parts from one derivation: each input is hashed once.
+
+        A policy that defines ``compute_key`` gives its key as computed (its part is
+        that key); one that defines only ``key_parts`` gives the digest of its parts.
+        """
+        cls = type(self)
+        if cls.compute_key is not CachePolicy.compute_key:
+            key = call_compute_key(self, context, inputs)
+            if key is None:
+                return None, None
+            if cls.key_parts is CachePolicy.key_parts:
+                return key, {self._part_label(): key}
+            return key, self.key_parts(context, inputs)
+        parts = self.key_parts(context, inputs)
+        return (None, None) if parts is None else (_finalize_key(context, parts), parts)
 
     def _part_label(self) -> str:
         if self.part_name != "custom":
@@ -114,13 +141,16 @@ class CachePolicy:
     def __add__(self, other: CachePolicy) -> CachePolicy:
         if not isinstance(other, CachePolicy):
             return NotImplemented
+        # NO_CACHE + P == P (and P + NO_CACHE == P): NO_CACHE adds nothing but its configuration.
+        for none, kept in ((self, other), (other, self)):
+            if isinstance(none, NoCache):
+                config = _merge_configs([kept._config(), none._config()])
+                return kept if config == kept._config() else dataclasses.replace(kept, **config)
         combined = CompoundCachePolicy(policies=(self, other))
-        config = combined._config()
-        if not combined.policies:
-            return NoCache(**config)
-        if len(combined.policies) == 1:
-            # A lone part needs no compound wrapper; it gives the same key either way.
-            return dataclasses.replace(combined.policies[0], **config)
+        if len(combined.policies) == 1 and not isinstance(self, CompoundCachePolicy) \
+                and not isinstance(other, CompoundCachePolicy):
+            # P + P: a lone part needs no compound wrapper; it gives the same key either way.
+            return dataclasses.replace(combined.policies[0], **combined._config())
         return combined
 
     def __sub__(self: _P, name: str) -> _P:
@@ -161,17 +191,52 @@ def _coerce_isolation_level(value: Any) -> Any:
     )
 
 
+def encode_key(task_name: str, parts: Mapping[str, Any]) -> bytes:
+    """The bytes a key is the digest of: key version, task identity and parts.
+
+    The one encoding of a key: ``compute_key`` and the compiled keys of
+    ``_compiled.py`` both hash exactly these bytes. Parts are str digests keyed by
+    name, so sorted-key JSON is canonical and far cheaper than the general hasher.
+    """
+    return orjson.dumps([_KEY_VERSION, task_name, parts], option=orjson.OPT_SORT_KEYS)
+
+
 def _finalize_key(context: CacheKeyContext, parts: Mapping[str, Any]) -> str:
     # The task identity is in every built-in key: two tasks with equal inputs never share one.
-    # Parts are str digests keyed by name, so sorted-key JSON is a canonical encoding
-    # and far cheaper than the general hasher on this hot path.
     try:
-        encoded = orjson.dumps([_KEY_VERSION, context.task_name, parts], option=orjson.OPT_SORT_KEYS)
+        encoded = encode_key(context.task_name, parts)
     except TypeError:  # a custom policy's parts that JSON cannot hold
         hasher = Hasher()
         hasher.update((_KEY_VERSION, context.task_name, dict(parts)))
         return hasher.hexdigest()
     return str(xxhash.xxh3_128_hexdigest(encoded))
+
+
+class PolicyNotImplementedError(ResultkitError, NotImplementedError, TypeError):
+    """``CachePolicy`` itself computes no key (also a ``NotImplementedError``, as in Prefect)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _passes_flow_parameters(compute_key: Callable[..., Any]) -> bool:
+    """Whether a ``compute_key`` takes Prefect's third argument, ``flow_parameters``."""
+    try:
+        params = list(inspect.signature(compute_key).parameters.values())[1:]  # drop self
+    except (TypeError, ValueError):
+        return True
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return (sum(p.kind in kinds for p in params) >= 3
+            or any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params))
+
+
+def call_compute_key(policy: CachePolicy, context: CacheKeyContext,
+                     inputs: Mapping[str, Any]) -> str | None:
+    """``policy.compute_key`` with Prefect's arguments, or the two a resultkit policy takes."""
+    method = type(policy).compute_key
+    if _passes_flow_parameters(method):
+        key: str | None = method(policy, context, inputs, context.flow_parameters)
+    else:  # a policy written for resultkit's two-argument signature
+        key = method(policy, context, inputs)
+    return key
 
 
 @functools.lru_cache(maxsize=1024)
@@ -186,7 +251,8 @@ class NoCache(CachePolicy):
 
     part_name: ClassVar[str] = "no_cache"
 
-    def compute_key(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> str | None:
+    def compute_key(self, task_ctx: Any = None, inputs: Mapping[str, Any] | None = None,
+                    flow_parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
         return None
 
     def key_parts(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -201,7 +267,8 @@ class Inputs(CachePolicy):
     True
     """
 
-    exclude: tuple[str, ...] = ()
+    #: Argument names left out of the key: a list, as in Prefect (sorted, read-only).
+    exclude: list[str] = field(default_factory=list)
 
     part_name: ClassVar[str] = "inputs"
 
@@ -220,7 +287,10 @@ class Inputs(CachePolicy):
                 raise ConfigurationError(
                     f"Inputs(exclude=...) takes argument names (str), got {type(name).__name__} {name!r}"
                 )
-        object.__setattr__(self, "exclude", names)
+        object.__setattr__(self, "exclude", _Names(names))
+
+    def __hash__(self) -> int:  # exclude is a list; equal policies have equal names
+        return hash((Inputs, tuple(self.exclude)))
 
     def key_parts(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         excluded = self.exclude
@@ -231,7 +301,30 @@ class Inputs(CachePolicy):
 
     def __sub__(self, name: str) -> Inputs:
         super().__sub__(name)  # type check of name
-        return dataclasses.replace(self, exclude=(*self.exclude, name))
+        return dataclasses.replace(self, exclude=[*self.exclude, name])
+
+
+class _Names(list):  # type: ignore[type-arg]
+    """A list that cannot change: ``Inputs.exclude`` is a list as in Prefect, yet the
+    module constants (``INPUTS``) must never be altered through it."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            "Inputs.exclude cannot be changed in place; make a new policy, e.g. "
+            "Inputs(exclude=[...]) or INPUTS - 'name'"
+        )
+
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Names, (tuple(self),))
+
+    def __copy__(self) -> _Names:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> _Names:
+        return self
 
 
 @dataclass(frozen=True)
@@ -287,15 +380,18 @@ class CacheKeyFnPolicy(CachePolicy):
     part_name: ClassVar[str] = "cache_key_fn"
 
     def __post_init__(self) -> None:
-        if not callable(self.cache_key_fn):
+        if self.cache_key_fn is not None and not callable(self.cache_key_fn):
             raise ConfigurationError(
                 f"CacheKeyFnPolicy needs a callable cache_key_fn(context, parameters) -> str | None, "
                 f"got {type(self.cache_key_fn).__name__} {self.cache_key_fn!r}"
             )
 
-    def compute_key(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> str | None:
-        assert self.cache_key_fn is not None  # checked in __post_init__
-        key = self.cache_key_fn(context, dict(inputs))
+    def compute_key(self, task_ctx: Any = None, inputs: Mapping[str, Any] | None = None,
+                    flow_parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
+        if self.cache_key_fn is None:  # as in Prefect: no function, no key
+            return None
+        context = kwargs.pop("context", task_ctx)
+        key = self.cache_key_fn(context, dict(inputs or {}))
         if key is None:
             return None
         fn_name = getattr(self.cache_key_fn, "__qualname__", repr(self.cache_key_fn))
@@ -309,10 +405,6 @@ class CacheKeyFnPolicy(CachePolicy):
         except StorageError as err:
             raise ConfigurationError(f"cache_key_fn {fn_name} returned an invalid key: {err}") from None
         return key
-
-    def key_parts(self, context: CacheKeyContext, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
-        key = self.compute_key(context, inputs)
-        return None if key is None else {self._part_label(): key}
 
     def _part_label(self) -> str:
         fn = self.cache_key_fn
@@ -368,6 +460,8 @@ class CompoundCachePolicy(CachePolicy):
 
     def __sub__(self, name: str) -> CompoundCachePolicy:
         super().__sub__(name)  # type check of name
+        if not any(isinstance(p, Inputs) for p in self.policies):
+            return self  # no arguments in the key: nothing to drop (as in Prefect)
         return dataclasses.replace(self, policies=tuple(p - name for p in self.policies))
 
 
@@ -396,7 +490,7 @@ def _flatten(policies: Iterable[CachePolicy]) -> tuple[CachePolicy, ...]:
     if inputs:
         # Merged Inputs exclude what any of them excluded: an exclusion usually means
         # "this argument cannot or must not be hashed".
-        flat.append(Inputs(exclude=tuple(name for i in inputs for name in i.exclude)))
+        flat.append(Inputs(exclude=[name for i in inputs for name in i.exclude]))
     # Canonical order, so policies composed in any order compare equal.
     flat.sort(key=lambda policy: policy._part_label())
     return tuple(flat)

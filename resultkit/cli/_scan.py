@@ -78,12 +78,20 @@ class RecordSummary:
         name = extra.get("task_name") if isinstance(extra, dict) else None
         return name if isinstance(name, str) else ""
 
+    @property
+    def tags(self) -> list[str]:
+        """The tags of the task (and flow) that wrote the record, from the header's ``extra``."""
+        extra = None if self.metadata is None else self.metadata.extra
+        tags = extra.get("tags") if isinstance(extra, dict) else None
+        return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
+
     def to_json(self, now: datetime) -> dict[str, Any]:
         """The ``ls --json`` row for this record."""
         meta = self.metadata
         return {
             "key": self.key,
             "task": self.task_name or None,
+            "tags": self.tags,
             "size": self.size,
             "created": None if meta is None else meta.created,
             "expiration": None if meta is None else meta.expiration,

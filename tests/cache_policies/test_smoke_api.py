@@ -12,6 +12,7 @@ def test_public_names_are_pinned() -> None:
         "CacheKeyContext", "CacheKeyFnPolicy", "CachePolicy", "Code", "CompoundCachePolicy",
         "Files", "FlowParameters", "Hasher", "Inputs", "NoCache", "Packages", "RunId", "TaskSource",
         "capture_source", "hash_value",
+        "PolicyNotImplementedError", "TaskRunInfo",
     ])
 
 
