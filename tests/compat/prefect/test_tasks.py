@@ -313,10 +313,23 @@ def test_cache_key_fn_receives_context() -> None:
     assert third.result() == fourth.result() == "something"
 
 
+@xfail_differs("Keys that a backend or fsspec would interpret are refused.")
 def test_cache_key_fn_arg_inputs_are_stable() -> None:
-    """Prefect tests/test_tasks.py::TestTaskCaching."""
+    """Prefect tests/test_tasks.py::TestTaskCaching: Prefect's key holds '[' and '('."""
     def stringed_inputs(context: Any, args: Any) -> str:
         return str(sorted(args.items()))
+
+    @task(cache_key_fn=stringed_inputs, persist_result=True)
+    def foo(a: int, b: int, c: int = 3) -> int:
+        return a + b + c
+
+    assert foo(1, 2, 3) == 6
+
+
+def test_cache_key_fn_arg_inputs_are_stable_with_a_safe_key() -> None:
+    """Prefect tests/test_tasks.py::TestTaskCaching, with a key that names one object."""
+    def stringed_inputs(context: Any, args: Any) -> str:
+        return "-".join(f"{name}={value}" for name, value in sorted(args.items()))
 
     @task(cache_key_fn=stringed_inputs, persist_result=True)
     def foo(a: int, b: int, c: int = 3) -> int:
