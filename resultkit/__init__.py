@@ -25,6 +25,7 @@ from .errors import (
     TransactionValueNotFound,
 )
 from .flows import Flow, flow
+from .futures import unmapped
 from .settings import settings
 from .states import State
 from .tasks import Task, task, task_input_hash
@@ -54,6 +55,7 @@ __all__ = [
     "task",
     "task_input_hash",
     "transaction",
+    "unmapped",
 ]
 
 for _name in ("Flow", "State", "Task", "flow", "settings", "task"):

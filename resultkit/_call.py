@@ -12,6 +12,7 @@ On a miss the transaction is told the lookup was done and does not read again.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -166,6 +167,10 @@ def _build_plan(task: Any) -> CallPlan:
         policy: Any = CacheKeyFnPolicy(options.cache_key_fn)
     else:
         policy = options.cache_policy if options.cache_policy is not None else task.default_policy
+    if env.isolation_level is not None and getattr(policy, "isolation_level", None) is None \
+            and dataclasses.is_dataclass(policy) and not isinstance(policy, type):
+        # The default isolation of settings()/RESULTKIT_ISOLATION_LEVEL; a policy's own wins.
+        policy = dataclasses.replace(policy, isolation_level=env.isolation_level)
     storage_spec = options.result_storage
     if storage_spec is None:  # a policy's key_storage counts as the task's own option
         storage_spec = getattr(policy, "key_storage", None)

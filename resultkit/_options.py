@@ -232,6 +232,8 @@ class FlowOptions:
     cache_result_in_memory: bool = True
     #: The option names set explicitly.
     given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False)
+    #: A ``resultkit.task_runners.TaskRunner`` for ``t.submit``/``t.map`` in the flow.
+    task_runner: Any = None
 
     def replace(self, **overrides: Any) -> FlowOptions:
         """A copy with ``overrides``; unknown names raise ``ConfigurationError``."""
@@ -254,3 +256,12 @@ class FlowOptions:
         _check_retries(where, self.retries, self.retry_delay_seconds)
         _check_storage(where, self.result_storage)
         _check_serializer(where, self.result_serializer)
+        if self.task_runner is not None:
+            from .task_runners import TaskRunner
+
+            if not isinstance(self.task_runner, TaskRunner):
+                raise ConfigurationError(
+                    f"{where}: task_runner must be a TaskRunner such as ThreadPoolTaskRunner() or "
+                    f"DaskTaskRunner() from resultkit.task_runners, got "
+                    f"{type(self.task_runner).__name__} {self.task_runner!r}"
+                )

@@ -1,4 +1,15 @@
-"""The flow-run context: which flow run (if any) the current code runs in."""
+"""The run context: which flow run (if any) the current code runs in, and carrying it elsewhere.
+
+A flow run and the ``settings()`` blocks around a call live in context variables of
+the calling thread. :func:`capture` takes a small, picklable snapshot of both and
+``with restore(snapshot):`` re-opens them anywhere (another thread, process or
+machine), so tasks there see the caller's run id, parameters and defaults:
+
+>>> from resultkit.context import capture, restore
+>>> snapshot = capture()              # in the caller (e.g. inside a flow)
+>>> with restore(snapshot):           # in the worker
+...     pass
+"""
 
 from __future__ import annotations
 
@@ -9,7 +20,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-__all__ = ["FlowRunContext", "FlowRunInfo", "get_run_context", "run_context"]
+__all__ = ["ContextSnapshot", "FlowRunContext", "FlowRunInfo", "capture", "get_run_context",
+           "restore", "run_context"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,17 @@ class FlowRunContext:
     tags: tuple[str, ...] = ()
     #: The flow's ``version`` option.
     version: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # MappingProxyType does not pickle: travel as a plain dict, rebuilt read-only.
+        return (_rebuild_run, (self.run_id, self.flow_name, dict(self.parameters), self.parent,
+                               self.tags, self.version))
+
+
+def _rebuild_run(run_id: str, flow_name: str, parameters: dict[str, Any],
+                 parent: FlowRunContext | None, tags: tuple[str, ...] = (),
+                 version: str | None = None) -> FlowRunContext:
+    return FlowRunContext(run_id, flow_name, MappingProxyType(parameters), parent, tags, version)
 
 
 class FlowRunInfo(NamedTuple):
@@ -45,6 +68,7 @@ class FlowRunInfo(NamedTuple):
                    run.tags, run.version)
 
 
+
 _current: contextvars.ContextVar[FlowRunContext | None] = contextvars.ContextVar(
     "resultkit_flow_run", default=None
 )
@@ -64,5 +88,55 @@ def run_context(run_id: str, flow_name: str, parameters: Mapping[str, Any],
     token = _current.set(ctx)
     try:
         yield ctx
+    finally:
+        _current.reset(token)
+
+
+@dataclass(frozen=True)
+class ContextSnapshot:
+    """What :func:`capture` took: the flow run (or None) and the ``settings()``/flow defaults.
+
+    Picklable whenever the flow's parameters and the defaults' values are (storages and
+    serializers are). The task runner in force is left out: it belongs to the caller.
+    """
+
+    run: FlowRunContext | None
+    defaults: dict[str, Any]
+
+    def __bool__(self) -> bool:
+        return self.run is not None or bool(self.defaults)
+
+
+def capture() -> ContextSnapshot:
+    """A snapshot of the run context here, to :func:`restore` in another thread, process or machine.
+
+    >>> capture().run is None            # outside any flow
+    True
+    """
+    from .settings import layer_values
+
+    defaults = layer_values()
+    defaults.pop("task_runner", None)
+    return ContextSnapshot(_current.get(), defaults)
+
+
+@contextmanager
+def restore(snapshot: ContextSnapshot) -> Iterator[None]:
+    """Run the block in the flow run and with the defaults ``snapshot`` was taken in.
+
+    The snapshot replaces the context here for the block (it does not merge with it).
+    """
+    from .errors import ConfigurationError
+    from .settings import restored_layer
+
+    if not isinstance(snapshot, ContextSnapshot):
+        raise ConfigurationError(
+            f"restore() needs a ContextSnapshot from resultkit.context.capture(), got "
+            f"{type(snapshot).__name__} {snapshot!r}"
+        )
+    token = _current.set(snapshot.run)
+    try:
+        with restored_layer(snapshot.defaults):
+            yield
     finally:
         _current.reset(token)

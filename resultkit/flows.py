@@ -19,7 +19,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from ._body import run_body, run_body_async
@@ -165,8 +165,12 @@ class Flow(Generic[P, R]):
         layer = {"result_storage": self.options.result_storage,
                  "result_serializer": self.options.result_serializer,
                  "persist_result": self.options.persist_result}
-        with run_context(run_id, self.name, bound.arguments, tuple(sorted(self.tags)), self.version), \
-                pushed_layer(layer, f"@flow {self.name!r}"):
+        with ExitStack() as stack:
+            if self.options.task_runner is not None:  # one runner per flow run, closed after it
+                layer["task_runner"] = stack.enter_context(self.options.task_runner.duplicate())
+            stack.enter_context(run_context(run_id, self.name, bound.arguments,
+                                            tuple(sorted(self.tags)), self.version))
+            stack.enter_context(pushed_layer(layer, f"@flow {self.name!r}"))
             yield
 
 
@@ -189,7 +193,8 @@ def flow(*, name: str | None = ..., persist_result: bool | None = ..., result_st
          result_serializer: Any = ..., retries: int = ..., retry_delay_seconds: Any = ...,
          description: str | None = ..., tags: Any = ..., version: str | None = ...,
          timeout_seconds: float | None = ..., log_prints: bool | None = ...,
-         cache_result_in_memory: bool = ...) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+         cache_result_in_memory: bool = ..., task_runner: Any = ...
+         ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
 def flow(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
@@ -197,7 +202,9 @@ def flow(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
 
     Options: ``name``, ``persist_result``, ``result_storage``, ``result_serializer``,
     ``retries``, ``retry_delay_seconds``, ``description``, ``tags``, ``version``,
-    ``timeout_seconds``, ``log_prints``, ``cache_result_in_memory``.
+    ``timeout_seconds``, ``log_prints``, ``cache_result_in_memory``, ``task_runner`` (a
+    ``resultkit.task_runners`` runner for ``t.submit``/``t.map``, started for each run and
+    closed after it).
     """
     flow_options = FlowOptions().replace(**options)
     if fn is not None:

@@ -18,16 +18,17 @@ from . import _env
 from .errors import ConfigurationError
 
 __all__ = ["SETTING_NAMES", "EffectiveSettings", "current_layer", "effective_settings",
-           "pushed_layer", "settings", "settings_fingerprint"]
+           "layer_values", "pushed_layer", "restored_layer", "settings", "settings_fingerprint"]
 
 #: Option names a ``settings()`` block (and a flow) may set.
-SETTING_NAMES = ("result_storage", "result_serializer", "persist_result", "refresh_cache")
+SETTING_NAMES = ("result_storage", "result_serializer", "persist_result", "refresh_cache",
+                 "isolation_level", "task_runner")
 
 # Environment variables that change what a task call resolves to; read on every call
 # (cheap) so a changed environment is honoured without restarting.
 _ENV_NAMES = tuple("RESULTKIT_" + n for n in (
     "HOME", "DEFAULT_STORAGE", "DEFAULT_SERIALIZER", "PERSIST_BY_DEFAULT",
-    "REFRESH_CACHE", "DISABLE_CACHING", "SIGNING_KEY",
+    "REFRESH_CACHE", "DISABLE_CACHING", "SIGNING_KEY", "ISOLATION_LEVEL",
 ))
 
 
@@ -63,7 +64,33 @@ def _validate(options: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise ConfigurationError(
                 f"{where}: {name} must be True, False or None, got {type(value).__name__} {value!r}"
             )
+    if options.get("isolation_level") is not None:
+        options = {**options, "isolation_level": isolation_level_of(options["isolation_level"], where)}
+    runner = options.get("task_runner")
+    if runner is not None:
+        from .task_runners import TaskRunner
+
+        if not isinstance(runner, TaskRunner):
+            raise ConfigurationError(
+                f"{where}: task_runner must be a TaskRunner such as ThreadPoolTaskRunner() or "
+                f"DaskTaskRunner() from resultkit.task_runners, got {type(runner).__name__} {runner!r}"
+            )
     return {k: v for k, v in options.items() if v is not None}
+
+
+def isolation_level_of(value: Any, where: str) -> Any:
+    """``value`` as an ``IsolationLevel`` (names are case-insensitive); ``ConfigurationError`` if not one."""
+    from .transactions.states import IsolationLevel
+
+    if isinstance(value, IsolationLevel):
+        return value
+    if isinstance(value, str) and value.strip().upper() in IsolationLevel.__members__:
+        return IsolationLevel[value.strip().upper()]
+    choices = ", ".join(IsolationLevel.__members__)
+    raise ConfigurationError(
+        f"{where}: isolation_level={value!r} is not one of {choices}; use e.g. "
+        "isolation_level=\"SERIALIZABLE\" (or IsolationLevel.SERIALIZABLE from resultkit.transactions)"
+    )
 
 
 @contextmanager
@@ -82,6 +109,10 @@ def pushed_layer(options: Mapping[str, Any], where: str = "settings()") -> Itera
 def settings(**defaults: Any) -> Iterator[None]:
     """Give a block of code the same defaults a flow gives its tasks, without a flow.
 
+    Options: ``result_storage``, ``result_serializer``, ``persist_result``,
+    ``refresh_cache``, ``isolation_level`` (the default for every task call, e.g.
+    ``"SERIALIZABLE"``) and ``task_runner`` (what ``t.submit``/``t.map`` run on).
+
     >>> with settings(result_storage="/tmp/results", persist_result=True):  # doctest: +SKIP
     ...     expensive(1)
     """
@@ -94,6 +125,25 @@ def current_layer() -> _Layer:
     return _current.get()
 
 
+def layer_values() -> dict[str, Any]:
+    """A copy of the merged defaults of the open flows and ``settings`` blocks."""
+    return dict(_current.get().values)
+
+
+@contextmanager
+def restored_layer(values: Mapping[str, Any]) -> Iterator[None]:
+    """Make ``values`` (from :func:`layer_values`, maybe elsewhere) the defaults in force.
+
+    Replaces, rather than merges with, whatever is open here: the block looks as it did
+    where the values were taken.
+    """
+    token = _current.set(_Layer(values) if values else _EMPTY)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
 # os.environ.get encodes the name and decodes the value on every call (~1 us each); the
 # hot path reads the raw bytes dict behind it instead (kept in sync by os.environ itself).
 _RAW_ENVIRON: dict[bytes, bytes] | None = getattr(os.environ, "_data", None)
@@ -102,7 +152,7 @@ if not isinstance(_RAW_ENVIRON, dict) or not all(isinstance(k, bytes) for k in l
     _RAW_ENVIRON = None  # pragma: no cover - not CPython on POSIX
 
 
-_N0, _N1, _N2, _N3, _N4, _N5, _N6 = _RAW_ENV_NAMES
+_N0, _N1, _N2, _N3, _N4, _N5, _N6, _N7 = _RAW_ENV_NAMES
 
 
 def settings_fingerprint() -> tuple[Any, ...]:
@@ -113,7 +163,7 @@ def settings_fingerprint() -> tuple[Any, ...]:
     # Unrolled: this runs on every task call, and a loop costs more than the lookups.
     get = raw.get
     return (_current.get(), os.getcwd(), get(_N0), get(_N1), get(_N2), get(_N3), get(_N4),
-            get(_N5), get(_N6))
+            get(_N5), get(_N6), get(_N7))
 
 
 @dataclass(frozen=True)
@@ -127,6 +177,9 @@ class EffectiveSettings:
     persist_result: bool
     refresh_cache: bool
     disable_caching: bool
+    #: The default ``IsolationLevel`` for task calls, or None (each policy's own, else
+    #: ``READ_COMMITTED``).
+    isolation_level: Any = None
 
 
 def effective_settings() -> EffectiveSettings:
@@ -149,7 +202,14 @@ def _resolve(fingerprint: tuple[Any, ...]) -> EffectiveSettings:
     refresh = block.get("refresh_cache")
     if refresh is None:
         refresh = _env.env_bool("refresh_cache", False)
+    isolation = block.get("isolation_level")
+    if isolation is None:
+        configured = _env.env_setting("isolation_level")
+        if configured not in (None, ""):
+            isolation = isolation_level_of(
+                configured, "RESULTKIT_ISOLATION_LEVEL (or [tool.resultkit] isolation_level)")
     return EffectiveSettings(
+        isolation_level=isolation,
         result_storage=storage,
         result_serializer=serializer,
         persist_result=persist,

@@ -344,6 +344,39 @@ class Task(Generic[P, R]):
         return run_body_async(lambda: self.fn(*args, **kwargs), label=f"task {self.name!r}",  # type: ignore[arg-type,return-value]
                               timeout=self.options.timeout_seconds, log_prints=self.options.log_prints)
 
+    # -- submitting to a task runner ----------------------------------------------------
+
+    def submit(self, *args: Any, wait_for: Any = None, return_state: bool = False,
+               **kwargs: Any) -> Any:
+        """Run the call on the current task runner; returns a :class:`~resultkit.futures.TaskFuture`.
+
+        Futures among the arguments are resolved (their values passed) before the key
+        is computed; ``wait_for=[futures]`` waits for calls that pass no value. The
+        runner is the flow's (``@flow(task_runner=...)``), a ``settings(task_runner=...)``
+        block's, else a thread pool. ``return_state=True`` waits and returns the ``State``.
+
+        >>> future = train.submit("raw/2026-11.parquet")  # doctest: +SKIP
+        >>> future.result(timeout=600)                     # doctest: +SKIP
+        """
+        from .task_runners import current_task_runner
+
+        future = current_task_runner().submit(self, args, kwargs, wait_for)
+        return future.state if return_state else future
+
+    def map(self, *args: Any, wait_for: Any = None, return_state: bool = False,
+            **kwargs: Any) -> Any:
+        """Submit one call per element of the iterable arguments; returns a list of futures.
+
+        Iterables are zipped (all must have the same length); ``str``, scalars and
+        ``resultkit.unmapped(value)`` are passed whole to every call, as in Prefect.
+
+        >>> add.map([1, 2, 3], unmapped([10])).result()   # doctest: +SKIP
+        """
+        from .task_runners import current_task_runner
+
+        futures = current_task_runner().map(self, args, kwargs, wait_for)
+        return [future.state for future in futures] if return_state else futures
+
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by parameter name, defaults applied (what ``INPUTS`` hashes)."""
         names = self._positional
@@ -378,6 +411,16 @@ class _BoundTask:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.task(self.instance, *args, **kwargs)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        """Like :meth:`Task.submit`, with the bound instance as ``self``."""
+        return self.task.submit(self.instance, *args, **kwargs)
+
+    def map(self, *args: Any, **kwargs: Any) -> Any:
+        """Like :meth:`Task.map`, with the bound instance passed whole to every call."""
+        from .futures import unmapped
+
+        return self.task.map(unmapped(self.instance), *args, **kwargs)
 
     def explain(self, *args: Any, **kwargs: Any) -> Any:
         """Like :meth:`Task.explain`, with the bound instance as ``self``."""

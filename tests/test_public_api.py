@@ -13,7 +13,7 @@ PUBLIC = {
     "RecordCorruptError", "RecordNotFound", "ResultkitError", "SerializationError", "State",
     "StorageError", "Task", "TransactionError", "TransactionValueNotFound",
     "__version__", "flow", "get_transaction", "settings", "task", "transaction",
-    "RunTimeout", "task_input_hash",
+    "RunTimeout", "task_input_hash", "unmapped",
 }
 
 # The names each layer promises (docs/architecture.md, SPEC); layers may add more.
@@ -28,6 +28,10 @@ LAYERS = {
                                "IsolationLevel", "CommitMode", "LockManager", "MemoryLockManager",
                                "FileLockManager", "RedisLockManager", "default_lock_manager",
                                "AsyncTransaction", "atransaction"},
+    "resultkit.task_runners": {"TaskRunner", "ThreadPoolTaskRunner", "ProcessPoolTaskRunner",
+                               "DaskTaskRunner", "RayTaskRunner"},
+    "resultkit.futures": {"TaskFuture", "FutureList", "unmapped"},
+    "resultkit.context": {"capture", "restore", "ContextSnapshot", "get_run_context"},
     "resultkit.cache_policies": {"DEFAULT", "INPUTS", "TASK_SOURCE", "FLOW_PARAMETERS", "RUN_ID",
                                  "NO_CACHE", "Inputs", "CacheKeyFnPolicy", "CompoundCachePolicy",
                                  "CachePolicy", "CacheKeyContext", "capture_source", "hash_value",
