@@ -9,6 +9,7 @@ from typing import Any
 from .base import DEFAULT_HOLD_TIMEOUT, LeasedLockManager, LockManager
 from .file import FileLockManager
 from .memory import MemoryLockManager, default_memory_lock_manager
+from .object_store import ObjectStoreLockManager
 from .redis import RedisLockManager
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "LeasedLockManager",
     "LockManager",
     "MemoryLockManager",
+    "ObjectStoreLockManager",
     "RedisLockManager",
     "default_lock_manager",
 ]
@@ -32,9 +34,10 @@ def default_lock_manager(store: Any) -> LockManager | None:
     """The lock manager that needs no configuration for a store's (or a storage's) records, or None.
 
     Local storage gets a ``FileLockManager`` in ``basepath/.rk-locks``; in-process
-    memory storage gets the process's ``MemoryLockManager``; remote storage gets
-    None (configure one, e.g. ``RedisLockManager(url)``). ``store`` is a
-    ``ResultStore`` or a ``Storage``.
+    memory storage gets the process's ``MemoryLockManager``; S3 and GCS storage get an
+    ``ObjectStoreLockManager`` (leases in the bucket); other remote storage gets None
+    (configure one, e.g. ``RedisLockManager(url)``). ``store`` is a ``ResultStore`` or a
+    ``Storage``.
     """
     from ..storage import LocalStorage, MemoryStorage, Storage
 
@@ -51,4 +54,19 @@ def default_lock_manager(store: Any) -> LockManager | None:
         return manager
     if isinstance(storage, MemoryStorage):
         return default_memory_lock_manager()
-    return None
+    return _object_store_manager(getattr(storage, "remote", storage))
+
+
+_object_managers: dict[Any, ObjectStoreLockManager] = {}
+
+
+def _object_store_manager(storage: Any) -> ObjectStoreLockManager | None:
+    from ..storage import FsspecStorage
+
+    if not isinstance(storage, FsspecStorage) or storage.protocol not in ("s3", "s3a", "gs", "gcs"):
+        return None
+    with _file_managers_guard:  # one per storage, so its observations of leases are shared
+        manager = _object_managers.get(storage)
+        if manager is None:
+            manager = _object_managers[storage] = ObjectStoreLockManager(storage)
+    return manager

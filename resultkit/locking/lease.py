@@ -18,12 +18,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .._env import env_float
+
 __all__ = ["LEASE_SECONDS", "drop_lease", "keep_lease"]
 
 logger = logging.getLogger("resultkit.transactions")
 
 #: Lease of a transaction's lock; a dead holder's lock is free again within this.
-LEASE_SECONDS = 15.0
+#: ``RESULTKIT_LOCK_LEASE_SECONDS`` (read at import) changes it, e.g. for tests.
+LEASE_SECONDS = env_float("lock_lease_seconds", 15.0)
 
 
 @dataclass

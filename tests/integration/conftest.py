@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from resultkit.storage import LocalStorage, S3Storage, Storage
+from resultkit.storage import GCSStorage, LocalStorage, S3Storage, Storage
 
 
 @pytest.fixture
@@ -29,3 +30,31 @@ def runs(tmp_path: Path) -> Path:
     path = tmp_path / "runs"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def gcs_storage(gcs_bucket: str, gcs_endpoint: str) -> GCSStorage:
+    """An empty GCS (fake-gcs-server) storage."""
+    return GCSStorage(gcs_bucket, "results", token="anon", project="test", endpoint_url=gcs_endpoint)
+
+
+@pytest.fixture(params=["s3", "gcs"])
+def bucket_storage(request: pytest.FixtureRequest) -> Storage:
+    """S3 (moto), then GCS (fake-gcs-server): the stores whose default lock lives in the bucket."""
+    return request.getfixturevalue(f"{request.param}_storage")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def gcs_pyemu_endpoint() -> Iterator[str]:
+    """gcp-storage-emulator, in process: a GCS emulator that ignores ifGenerationMatch."""
+    import socket
+
+    from gcp_storage_emulator.server import create_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
