@@ -58,3 +58,17 @@ def gcs_pyemu_endpoint() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """One small local Ray for the whole session (RayTaskRunner uses a Ray already started)."""
+    import os
+
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token file written under ~/.ray
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             configure_logging=False, runtime_env={"env_vars": {"RAY_AUTH_MODE": "disabled"}})
+    yield
+    ray.shutdown()
