@@ -1,0 +1,25 @@
+"""One "machine" of the S3 herd test: calls the gated task once on S3 storage, prints its state.
+
+Run as ``python machine.py BUCKET ENDPOINT RUNS GATE``; it has its own RESULTKIT_HOME and
+gets ``RESULTKIT_ISOLATION_LEVEL=SERIALIZABLE`` from its environment, and no lock manager:
+the lock lives in the bucket.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.*
+
+from resultkit.storage import S3Storage
+from tests.integration.runner_workload import gated_task
+
+if __name__ == "__main__":
+    bucket, endpoint, runs, gate = sys.argv[1:5]
+    gated = gated_task(Path(runs), Path(gate), storage=S3Storage(bucket, "herd", endpoint_url=endpoint))
+    with open(os.path.join(runs, "..", f"started-{os.getpid()}"), "w"):
+        pass
+    state = gated(3, return_state=True)
+    print(state.name, state.result())
