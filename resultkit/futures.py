@@ -185,6 +185,8 @@ def replace_futures(value: Any, replace: Callable[[TaskFuture[Any]], Any],
 
 def _map_containers(value: Any, fn: Callable[[Any], Any]) -> Any:
     cls = type(value)
+    if cls is FutureList:  # what t.map returned, passed on whole: a list of values
+        return [fn(item) for item in value]
     if cls is list or cls is tuple or cls is set or cls is frozenset:
         items = [fn(item) for item in value]
         if all(new is old for new, old in zip(items, value, strict=True)):

@@ -63,6 +63,7 @@ def test_futures_and_values_mix_as_arguments_also_inside_lists():
     assert add.submit(one, y=two).result() == 3
     assert total.submit([one, two, 10], start=one).result() == 14
     assert total.map([[one], [two, 5]]).result() == [1, 7]
+    assert total.submit(add.map([1, 2])).result() == 5  # what map returned, passed on whole
 
 
 def test_a_future_argument_is_resolved_before_the_key_is_computed(tmp_path):
@@ -277,3 +278,25 @@ def test_isolation_level_from_pyproject_and_bad_values(tmp_path, monkeypatch):
 def test_the_process_default_runner_is_one_thread_pool(tmp_path: Path):
     assert isinstance(current_task_runner(), ThreadPoolTaskRunner)
     assert current_task_runner() is current_task_runner()
+
+
+def test_bind_runs_a_task_in_the_captured_context_in_a_spawned_pool(tmp_path):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    @task(cache_policy=INPUTS + FLOW_PARAMETERS)
+    def where(x: int) -> int:
+        return x
+
+    @flow(result_storage=tmp_path / "flow-store")
+    def pipeline(tag: str) -> tuple[list[str], str]:
+        bound = capture().bind(where)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            states = [pool.submit(bound, x, return_state=True).result(timeout=120) for x in (1, 2)]
+        return [s.cache_key for s in states], where(1, return_state=True).name
+
+    keys, here = pipeline("blue")
+    assert here == "Cached"  # the worker's key for where(1) is the caller's, FLOW_PARAMETERS included
+    assert sorted(p.name for p in (tmp_path / "flow-store").iterdir()) == sorted(keys)
+    with pytest.raises(ConfigurationError, match="bind\\(\\) needs a callable"):
+        capture().bind(3)  # type: ignore[arg-type]
