@@ -29,12 +29,13 @@ import abc
 import atexit
 import concurrent.futures as cf
 import inspect
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from .context import capture
+from .context import ContextSnapshot, capture
 from .errors import ConfigurationError
 from .futures import FutureList, TaskFuture, iter_futures, replace_futures, run_submitted, unmapped
 
@@ -159,7 +160,10 @@ class TaskRunner(abc.ABC):
         waits = [ship(f) for f in iter_futures(wait_for or ())]
         upstream.extend(f for f in waits if isinstance(f, TaskFuture))
         resolve = bool(upstream) or bool(waits)
-        call = (task, capture(), args, kwargs, waits, resolve, self.portable)
+        snapshot = capture()
+        if not self.portable:  # same process: nested submits go to this runner too, as in Prefect
+            snapshot = ContextSnapshot(snapshot.run, {**snapshot.defaults, "task_runner": self})
+        call = (task, snapshot, args, kwargs, waits, resolve, self.portable)
         name = f"{task.name}-{uuid.uuid4().hex[:12]}"
         if unshippable:
             native = self._dispatch(name, call, unshippable)
@@ -275,7 +279,8 @@ def _is_mappable(value: Any) -> bool:
 class ThreadPoolTaskRunner(TaskRunner):
     """Calls in threads of this process (``concurrent.futures.ThreadPoolExecutor``); the default.
 
-    ``max_workers=None`` is the executor's default (``min(32, cpus + 4)``).
+    ``max_workers=None`` sets no limit, as in Prefect: a thread is started whenever no idle
+    one is free, so tasks that submit tasks and wait for them can never deadlock the pool.
     """
 
     portable = False
@@ -293,7 +298,8 @@ class ThreadPoolTaskRunner(TaskRunner):
         return ThreadPoolTaskRunner(self.max_workers)
 
     def _start(self) -> None:
-        self._executor = cf.ThreadPoolExecutor(self.max_workers, thread_name_prefix="resultkit-task")
+        self._executor = cf.ThreadPoolExecutor(self.max_workers or sys.maxsize,
+                                               thread_name_prefix="resultkit-task")
 
     def _close(self) -> None:
         executor, self._executor = self._executor, None
