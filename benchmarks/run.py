@@ -43,6 +43,7 @@ WORKLOADS = {
     "herd": "bench_herd",
     "s3": "bench_s3",
     "locks": "bench_locks",
+    "engines": "bench_engines",
     "cli": "bench_cli",
     "invalidation": "bench_invalidation",
 }

@@ -442,7 +442,11 @@ def _plans_reset(task: Task[Any, Any]) -> Callable[[], None]:
     return reset
 
 
+@functools.lru_cache(maxsize=64)
 def _rebuild_task(payload: bytes) -> Task[Any, Any]:
+    # Memoised by the pickled bytes: a worker handed the same task call after call (t.map on
+    # Dask or Ray) rebuilds it once and keeps its resolved plan and memory tier. Equal bytes
+    # are an equal task, captured globals included.
     import cloudpickle
 
     fn, options, commit_hooks, rollback_hooks, source, captured, identity, default_no_cache = (

@@ -215,6 +215,8 @@ class ObjectStoreLockManager(PollingLockManager):
         self._backend: _Backend | None = None
         # key -> (version, monotonic time it was first seen): how long a lease stood still.
         self._seen: dict[str, tuple[str, float]] = {}
+        # key -> (holder, version) of leases taken here: release and renewal need no read.
+        self._mine: dict[str, tuple[str, str]] = {}
         self._guard = threading.Lock()
 
     def __repr__(self) -> str:
@@ -317,19 +319,33 @@ class ObjectStoreLockManager(PollingLockManager):
 
     # -- the PollingLockManager primitives ---------------------------------------------------
 
+    def _remember(self, key: str, holder: str, version: str | None) -> bool:
+        if version is None:
+            return False
+        with self._guard:
+            self._mine[key] = (holder, version)
+            self._seen.pop(key, None)
+        return True
+
+    def _mine_version(self, key: str, holder: str) -> str | None:
+        with self._guard:
+            mine = self._mine.pop(key, None)
+        return mine[1] if mine is not None and mine[0] == holder else None
+
     def _try_acquire(self, key: str, holder: str, hold_timeout: float) -> bool:
+        # Most keys are free when first asked for: try to create the lease outright (one
+        # request); if it exists, read it and decide below.
+        if key not in self._seen and key not in self._mine \
+                and self._remember(key, holder, self._write(key, holder, hold_timeout, None)):
+            return True
         current = self._read(key)
         if current is not None and current.holder not in (None, holder) \
                 and not self._expired(key, current):
             return False
-        version = self._write(key, holder, hold_timeout, None if current is None else current.version)
-        if version is None:
-            # Another writer changed it first. (If a retried write had in fact succeeded,
-            # nobody renews that lease and it expires: slow, never unsafe.)
-            return False
-        with self._guard:
-            self._seen.pop(key, None)
-        return True
+        # False when another writer changed it first. (If a retried write had in fact
+        # succeeded, nobody renews that lease and it expires: slow, never unsafe.)
+        return self._remember(key, holder, self._write(
+            key, holder, hold_timeout, None if current is None else current.version))
 
     def lock_holder(self, key: str) -> str | None:
         """The holder of the live lease on ``key``, or None (free, released or expired)."""
@@ -341,6 +357,9 @@ class ObjectStoreLockManager(PollingLockManager):
     def release_lock(self, key: str, holder: str) -> None:
         """Release ``holder``'s lock on ``key``; raises ``TransactionError`` if another holds it."""
         check_lock_args(key, holder)
+        version = self._mine_version(key, holder)
+        if version is not None and self._write(key, None, 0.0, version) is not None:
+            return  # released the version we wrote: one request
         current = self._read(key)
         if current is None or current.holder is None:
             return  # already released: a no-op, as in Prefect
@@ -354,10 +373,14 @@ class ObjectStoreLockManager(PollingLockManager):
     def extend_lock(self, key: str, holder: str, hold_timeout: float) -> bool:
         """Renew ``holder``'s lease on ``key`` for ``hold_timeout`` seconds; False if not held."""
         check_lock_args(key, holder, hold_timeout)
+        version = self._mine_version(key, holder)
+        if version is not None and self._remember(key, holder, self._write(key, holder, hold_timeout,
+                                                                              version)):
+            return True
         current = self._read(key)
         if current is None or current.holder != holder:
             return False
-        return self._write(key, holder, hold_timeout, current.version) is not None
+        return self._remember(key, holder, self._write(key, holder, hold_timeout, current.version))
 
     # -- waiting, with polls spaced for a remote store ----------------------------------------
 
