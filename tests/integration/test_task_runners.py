@@ -73,3 +73,26 @@ def test_a_herd_of_eight_on_dask_runs_the_body_once_under_serializable(dask_clie
     assert [s.result() for s in states] == [70] * 8
     assert sorted(s.name for s in states) == ["Cached"] * 7 + ["Completed"]
     assert executions(runs) == ["gated7"]  # the body ran once
+
+
+def test_dask_runner_connects_to_a_scheduler_address(dask_client, tmp_path, runs):
+    runner = DaskTaskRunner(address=dask_client.scheduler.address)
+    mapping = mapping_flow(LocalStorage(tmp_path / "store"), runner, runs, n=4)
+    assert mapping("d")["names"] == ["Completed"] * 4
+    assert dask_client.status == "running"  # a scheduler it did not start is left running
+
+
+def test_runner_arguments_are_checked_and_a_missing_engine_says_what_to_install():
+    from resultkit import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="pass only one of address=, cluster=, client="):
+        DaskTaskRunner(address="tcp://127.0.0.1:8786", client=object())
+    with pytest.raises(ConfigurationError, match="cluster_class/cluster_kwargs describe a cluster"):
+        DaskTaskRunner(address="tcp://127.0.0.1:8786", cluster_kwargs={"n_workers": 1})
+    with pytest.raises(ConfigurationError, match="use a scheduler address"):
+        DaskTaskRunner(address=8786)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="init_kwargs"):
+        RayTaskRunner(init_kwargs=["num_cpus"])  # type: ignore[arg-type]
+    runner = DaskTaskRunner(cluster_class="resultkit_no_such_engine.Cluster")
+    with pytest.raises(ConfigurationError, match=r"pip install 'resultkit\[dask\]'"):
+        runner.start()
