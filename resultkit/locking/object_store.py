@@ -35,13 +35,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
-from .base import (
-    DEFAULT_HOLD_TIMEOUT,
-    PollingLockManager,
-    backoff_delays,
-    check_lock_args,
-    not_held_error,
-)
+from .base import DEFAULT_HOLD_TIMEOUT, PollingLockManager, check_lock_args, not_held_error
 
 __all__ = ["ObjectStoreLockManager", "LOCKS_PREFIX"]
 
@@ -195,7 +189,7 @@ class ObjectStoreLockManager(PollingLockManager):
     True
     """
 
-    #: Polling bounds, in seconds: each poll is one GET, which costs money on a cloud store.
+    #: Polling bounds, in seconds: each poll is a request, which a cloud store bills.
     first_poll = 0.01
     slowest_poll = 0.2
 
@@ -355,7 +349,7 @@ class ObjectStoreLockManager(PollingLockManager):
         return current.holder
 
     def release_lock(self, key: str, holder: str) -> None:
-        """Release ``holder``'s lock on ``key``; raises ``TransactionError`` if another holds it."""
+        """Release ``holder``'s lock on ``key``; ``LockNotHeldError`` if another holder holds it."""
         check_lock_args(key, holder)
         version = self._mine_version(key, holder)
         if version is not None and self._write(key, None, 0.0, version) is not None:
@@ -381,33 +375,3 @@ class ObjectStoreLockManager(PollingLockManager):
         if current is None or current.holder != holder:
             return False
         return self._remember(key, holder, self._write(key, holder, hold_timeout, current.version))
-
-    # -- waiting, with polls spaced for a remote store ----------------------------------------
-
-    def acquire_lock(
-        self,
-        key: str,
-        holder: str,
-        acquire_timeout: float | None = None,
-        hold_timeout: float | None = None,
-    ) -> bool:
-        """Take the lock on ``key`` for ``holder``; False if not free within ``acquire_timeout``."""
-        check_lock_args(key, holder, acquire_timeout, hold_timeout)
-        hold = DEFAULT_HOLD_TIMEOUT if hold_timeout is None else hold_timeout
-        if self._try_acquire(key, holder, hold):
-            return True
-        for delay in backoff_delays(acquire_timeout, self.first_poll, self.slowest_poll):
-            time.sleep(delay)  # polling: an object store cannot notify a waiter
-            if self._try_acquire(key, holder, hold):
-                return True
-        return False
-
-    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        """Wait until ``key`` is unlocked (or its lease expired); False after ``timeout`` seconds."""
-        if not self.is_locked(key):
-            return True
-        for delay in backoff_delays(timeout, self.first_poll, self.slowest_poll):
-            time.sleep(delay)  # polling, as in acquire_lock
-            if not self.is_locked(key):
-                return True
-        return False

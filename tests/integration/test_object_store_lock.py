@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from resultkit.errors import ConfigurationError, TransactionError
+from resultkit.errors import ConfigurationError, LockNotHeldError
 from resultkit.locking import ObjectStoreLockManager, default_lock_manager
 from resultkit.results import ResultStore
 from resultkit.storage import CachedStorage, GCSStorage, LocalStorage
@@ -59,9 +59,9 @@ def test_a_second_manager_in_another_process_sees_the_same_lock(locks, bucket_st
 
 def test_only_the_holder_releases_or_extends(locks, key):
     assert locks.acquire_lock(key, "alice", hold_timeout=60)
-    with pytest.raises(TransactionError, match="'alice'") as err:
+    with pytest.raises(LockNotHeldError, match="'alice'") as err:
         locks.release_lock(key, "mallory")
-    assert isinstance(err.value, RuntimeError) and key in str(err.value)
+    assert isinstance(err.value, ValueError) and key in str(err.value)
     assert not locks.extend_lock(key, "mallory", 60)
     assert locks.extend_lock(key, "alice", 60)
     assert locks.is_lock_holder(key, "alice")
@@ -79,7 +79,7 @@ def test_a_lease_that_stands_still_is_taken_over(locks, key):
     assert locks.acquire_lock(key, "dead-holder", hold_timeout=0.3)  # never renewed
     assert locks.acquire_lock(key, "bob", acquire_timeout=30, hold_timeout=60)
     assert locks.is_lock_holder(key, "bob")
-    with pytest.raises(TransactionError, match="'bob'"):
+    with pytest.raises(LockNotHeldError, match="'bob'"):
         locks.release_lock(key, "dead-holder")
     assert not locks.extend_lock(key, "dead-holder", 60)
 

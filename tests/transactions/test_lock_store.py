@@ -120,12 +120,13 @@ def test_default_holder_is_host_pid_and_thread_plus_the_asyncio_task() -> None:
     assert first != second and first.startswith(holder)
 
 
-def test_lock_api_without_a_lock_manager_says_how_to_configure_one(
-    s3_endpoint: str, s3_bucket: str
-) -> None:
-    from resultkit.storage.s3 import S3Storage
+def test_lock_api_without_a_lock_manager_says_how_to_configure_one() -> None:
+    import uuid
 
-    store = ResultStore(S3Storage(s3_bucket, endpoint_url=s3_endpoint))
+    from resultkit.storage import FsspecStorage
+
+    # (S3 and GCS storage have a default: ObjectStoreLockManager; an fsspec memory:// URL has none.)
+    store = ResultStore(FsspecStorage(f"memory://rk-{uuid.uuid4().hex}/store"))
     if default_lock_manager(store) is not None:
         pytest.fail("this test needs a storage without a default lock manager")
     with pytest.raises(ConfigurationError, match="lock_manager=RedisLockManager"):

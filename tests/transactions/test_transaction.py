@@ -384,12 +384,13 @@ def test_lazy_child_keeps_its_lock_until_the_parent_commits(store: ResultStore) 
     assert not locks.is_locked("k") and parent.is_committed()
 
 
-def test_serializable_on_remote_storage_without_lock_manager_explains_how(
-    s3_endpoint: str, s3_bucket: str
-) -> None:
-    from resultkit.storage.s3 import S3Storage
+def test_serializable_on_remote_storage_without_lock_manager_explains_how() -> None:
+    import uuid
 
-    remote = ResultStore(S3Storage(s3_bucket, endpoint_url=s3_endpoint))
+    from resultkit.storage import FsspecStorage
+
+    # (S3 and GCS storage lock in the bucket by default; a memory:// fsspec URL has no default.)
+    remote = ResultStore(FsspecStorage(f"memory://rk-{uuid.uuid4().hex}/store"))
     assert default_lock_manager(remote) is None
     with pytest.raises(ConfigurationError, match="lock_manager=RedisLockManager"):
         with transaction("k", store=remote, isolation_level="SERIALIZABLE"):
