@@ -104,6 +104,9 @@ class ContextSnapshot:
 
     run: FlowRunContext | None
     defaults: dict[str, Any]
+    #: Names ``defaults`` (the same for every snapshot of one block), so a worker that
+    #: restores many snapshots of it reuses one resolved configuration.
+    token: str | None = None
 
     def __bool__(self) -> bool:
         return self.run is not None or bool(self.defaults)
@@ -146,11 +149,11 @@ def capture() -> ContextSnapshot:
     >>> capture().run is None            # outside any flow
     True
     """
-    from .settings import layer_values
+    from .settings import layer_token, layer_values
 
     defaults = layer_values()
     defaults.pop("task_runner", None)
-    return ContextSnapshot(_current.get(), defaults)
+    return ContextSnapshot(_current.get(), defaults, layer_token())
 
 
 @contextmanager
@@ -169,7 +172,7 @@ def restore(snapshot: ContextSnapshot) -> Iterator[None]:
         )
     token = _current.set(snapshot.run)
     try:
-        with restored_layer(snapshot.defaults):
+        with restored_layer(snapshot.defaults, snapshot.token):
             yield
     finally:
         _current.reset(token)

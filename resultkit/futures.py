@@ -137,7 +137,13 @@ class TaskFuture(Generic[R]):
         except BaseException as exc:  # the engine itself failed (worker lost, unpicklable...)
             if not isinstance(exc, Exception):
                 raise
-            new: State[R] = State("Failed", exception=exc)
+            return self._settle_with(None, exc)
+        return self._settle_with(outcome)
+
+    def _settle_with(self, outcome: Any, error: BaseException | None = None) -> State[R]:
+        """Record the engine's result (or ``error``) as this future's final state."""
+        if error is not None:
+            new: State[R] = State("Failed", exception=error)
         else:
             new = outcome.state if isinstance(outcome, _Outcome) else State("Completed", value=outcome)
         with self._lock:
@@ -151,12 +157,22 @@ class FutureList(list[TaskFuture[R]]):
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for every future (at most ``timeout`` seconds for each)."""
-        for future in self:
-            future.wait(timeout)
+        with contextlib.suppress(TimeoutError):
+            self._settle(timeout)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[R]:
         """Every call's value, in order; the first failure raises (unless ``raise_on_failure=False``)."""
+        self._settle(timeout)
         return [future.result(timeout, raise_on_failure) for future in self]
+
+    def _settle(self, timeout: float | None) -> None:
+        # Each runner gathers its futures in one go where its engine can (Dask, Ray).
+        by_runner: dict[int, tuple[Any, list[TaskFuture[R]]]] = {}
+        for future in self:
+            if future._state is None:
+                by_runner.setdefault(id(future.runner), (future.runner, []))[1].append(future)
+        for runner, futures in by_runner.values():
+            runner._settle(futures, timeout)
 
 
 # -- arguments ----------------------------------------------------------------------------

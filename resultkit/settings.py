@@ -7,7 +7,10 @@ environment (``RESULTKIT_*``) > ``[tool.resultkit]`` in ``pyproject.toml`` > bui
 from __future__ import annotations
 
 import contextvars
+import itertools
 import os
+import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +21,8 @@ from . import _env
 from .errors import ConfigurationError
 
 __all__ = ["SETTING_NAMES", "EffectiveSettings", "current_layer", "effective_settings",
-           "layer_values", "pushed_layer", "restored_layer", "settings", "settings_fingerprint"]
+           "layer_token", "layer_values", "pushed_layer", "restored_layer", "settings",
+           "settings_fingerprint"]
 
 #: Option names a ``settings()`` block (and a flow) may set.
 SETTING_NAMES = ("result_storage", "result_serializer", "persist_result", "refresh_cache",
@@ -36,12 +40,14 @@ class _Layer:
     """The merged defaults of every open flow and ``settings`` block (innermost wins).
 
     Hashed by identity: a layer is created once per block, so it keys resolution caches.
+    ``token`` names it across processes (see :func:`layer_token`).
     """
 
-    __slots__ = ("values",)
+    __slots__ = ("token", "values")
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
+    def __init__(self, values: Mapping[str, Any], token: str | None = None) -> None:
         self.values = dict(values)
+        self.token = token
 
     def __repr__(self) -> str:
         return f"_Layer({self.values!r})"
@@ -130,18 +136,53 @@ def layer_values() -> dict[str, Any]:
     return dict(_current.get().values)
 
 
+_layer_tokens = itertools.count()
+_TOKEN_PREFIX = uuid.uuid4().hex[:16]
+
+
+def layer_token() -> str | None:
+    """A name for the defaults in force here, the same for every call made under them.
+
+    Unique across processes; None when no flow or ``settings`` block is open.
+    """
+    layer = _current.get()
+    if layer is _EMPTY:
+        return None
+    if layer.token is None:
+        layer.token = f"{_TOKEN_PREFIX}-{next(_layer_tokens)}"
+    return layer.token
+
+
+# Layers rebuilt from snapshots, by token: every call restored from the same caller's
+# defaults gets the same layer, so its resolved plan (and memory tier) is reused.
+_restored: dict[str, _Layer] = {}
+_restored_guard = threading.Lock()
+
+
 @contextmanager
-def restored_layer(values: Mapping[str, Any]) -> Iterator[None]:
+def restored_layer(values: Mapping[str, Any], token: str | None = None) -> Iterator[None]:
     """Make ``values`` (from :func:`layer_values`, maybe elsewhere) the defaults in force.
 
     Replaces, rather than merges with, whatever is open here: the block looks as it did
-    where the values were taken.
+    where the values were taken. ``token`` (from :func:`layer_token`) names the values,
+    so restoring them again reuses one layer.
     """
-    token = _current.set(_Layer(values) if values else _EMPTY)
+    if not values:
+        layer = _EMPTY
+    elif token is None:
+        layer = _Layer(values)
+    else:
+        with _restored_guard:
+            layer = _restored.get(token)  # type: ignore[assignment]
+            if layer is None:
+                if len(_restored) >= 256:
+                    _restored.clear()
+                layer = _restored[token] = _Layer(values, token)
+    reset = _current.set(layer)
     try:
         yield
     finally:
-        _current.reset(token)
+        _current.reset(reset)
 
 
 # os.environ.get encodes the name and decodes the value on every call (~1 us each); the

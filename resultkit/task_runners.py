@@ -28,6 +28,8 @@ from __future__ import annotations
 import abc
 import atexit
 import concurrent.futures as cf
+import contextlib
+import functools
 import inspect
 import itertools
 import os
@@ -76,6 +78,8 @@ class TaskRunner(abc.ABC):
         self._pending: set[TaskFuture[Any]] = set()
         self._pending_lock = threading.Lock()
         self._dispatcher: cf.ThreadPoolExecutor | None = None
+        #: Names this runner in context snapshots (unique in this process, never reused).
+        self._token = f"runner-{next(_call_numbers)}"
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -158,36 +162,62 @@ class TaskRunner(abc.ABC):
     def submit(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                wait_for: Iterable[Any] | None = None) -> TaskFuture[Any]:
         """Submit one call of ``task``; futures among the arguments are resolved first."""
+        return self._submit_all(task, [(args, kwargs)], list(iter_futures(wait_for or ())))[0]
+
+    def _submit_all(self, task: Any, calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+                    wait_for: list[TaskFuture[Any]]) -> list[TaskFuture[Any]]:
+        """Submit calls of ``task``: those with nothing to wait for here in one engine batch."""
         self._ensure_started()
-        upstream: list[TaskFuture[Any]] = []
-        unshippable: list[TaskFuture[Any]] = []
-
-        def ship(future: TaskFuture[Any]) -> Any:
-            shipped = self._ship(future)
-            if shipped is _UNSHIPPABLE:
-                unshippable.append(future)
-                return future
-            return shipped
-
-        args = replace_futures(args, ship, upstream)
-        kwargs = replace_futures(kwargs, ship, upstream)
-        waits = [ship(f) for f in iter_futures(wait_for or ())]
-        upstream.extend(f for f in waits if isinstance(f, TaskFuture))
-        resolve = bool(upstream) or bool(waits)
         snapshot = capture()
         if not self.portable:  # same process: nested submits go to this runner too, as in Prefect
-            snapshot = ContextSnapshot(snapshot.run, {**snapshot.defaults, "task_runner": self})
-        call = (task, snapshot, args, kwargs, waits, resolve, self.portable)
-        name = f"{task.name}-{_NAME_TOKEN}-{next(_call_numbers)}"
-        if unshippable:
-            native = self._dispatch(name, call, unshippable)
-        else:
-            native = self._submit_native(name, run_submitted, *call)
-        future: TaskFuture[Any] = TaskFuture(self, native, task.name)
+            snapshot = ContextSnapshot(snapshot.run, {**snapshot.defaults, "task_runner": self},
+                                       f"{snapshot.token}+{self._token}")
+        natives: list[Any] = [None] * len(calls)
+        batch: list[tuple[int, str, tuple[Any, ...]]] = []
+        for index, (args, kwargs) in enumerate(calls):
+            upstream: list[TaskFuture[Any]] = []
+            unshippable: list[TaskFuture[Any]] = []
+
+            def ship(future: TaskFuture[Any], unshippable: list[TaskFuture[Any]] = unshippable) -> Any:
+                shipped = self._ship(future)
+                if shipped is _UNSHIPPABLE:
+                    unshippable.append(future)
+                    return future
+                return shipped
+
+            args = replace_futures(args, ship, upstream)
+            kwargs = replace_futures(kwargs, ship, upstream)
+            waits = [ship(f) for f in wait_for]
+            resolve = bool(upstream) or bool(waits)
+            call = (task, snapshot, args, kwargs, waits, resolve, self.portable)
+            name = f"{task.name}-{_NAME_TOKEN}-{next(_call_numbers)}"
+            if unshippable:
+                natives[index] = self._dispatch(name, call, unshippable)
+            else:
+                batch.append((index, name, call))
+        if batch:
+            submitted = self._submit_natives([name for _, name, _ in batch],
+                                             [call for _, _, call in batch])
+            for (index, _, _), native in zip(batch, submitted, strict=True):
+                natives[index] = native
+        futures: list[TaskFuture[Any]] = [TaskFuture(self, native, task.name) for native in natives]
         with self._pending_lock:
-            self._pending.add(future)
-        self._native_add_done_callback(native, lambda _n: self._forget(future))
-        return future
+            self._pending.update(futures)
+        for future in futures:
+            self._native_add_done_callback(future.native, functools.partial(self._forget_native, future))
+        return futures
+
+    def _forget_native(self, future: TaskFuture[Any], _native: Any) -> None:
+        self._forget(future)
+
+    def _submit_natives(self, names: list[str], calls: list[tuple[Any, ...]]) -> list[Any]:
+        """Submit ``run_submitted(*call)`` for each call; engines that batch override this."""
+        return [self._submit_native(name, run_submitted, *call) for name, call in zip(names, calls, strict=True)]
+
+    def _settle(self, futures: list[TaskFuture[Any]], timeout: float | None) -> None:
+        """Wait for ``futures`` of this runner; engines that gather in one call override this."""
+        for future in futures:
+            future._final_state(timeout)
 
     def _forget(self, future: TaskFuture[Any]) -> None:
         with self._pending_lock:
@@ -225,8 +255,7 @@ class TaskRunner(abc.ABC):
             wait_for: Iterable[Any] | None = None) -> FutureList[Any]:
         """Submit one call per element of the iterable arguments (Prefect's ``map``)."""
         waits = list(iter_futures(wait_for or ()))
-        return FutureList(self.submit(task, call_args, call_kwargs, waits)
-                          for call_args, call_kwargs in expand_map_arguments(task, args, kwargs))
+        return FutureList(self._submit_all(task, expand_map_arguments(task, args, kwargs), waits))
 
 
 def expand_map_arguments(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -479,6 +508,26 @@ class DaskTaskRunner(TaskRunner):
     def _submit_native(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         return self.client.submit(fn, *args, key=name, pure=False)
 
+    def _submit_natives(self, names: list[str], calls: list[tuple[Any, ...]]) -> list[Any]:
+        if len(calls) == 1:
+            return [self._submit_native(names[0], run_submitted, *calls[0])]
+        # One client.map: one message to the scheduler for the whole batch.
+        return list(self.client.map(run_submitted, *zip(*calls, strict=True), key=names, pure=False))
+
+    def _settle(self, futures: list[TaskFuture[Any]], timeout: float | None) -> None:
+        distributed: Any = _import_extra("distributed", "dask", "DaskTaskRunner")
+        natives = [f.native for f in futures if isinstance(f.native, distributed.Future)]
+        if len(natives) > 1:
+            # A timeout is left to the one-by-one settling below, which names the late task.
+            with contextlib.suppress(TimeoutError):
+                distributed.wait(natives, timeout=timeout)
+            finished = [n for n in natives if n.status == "finished"]
+            outcomes = dict(zip((n.key for n in finished), self.client.gather(finished), strict=True))
+            for future in futures:  # one round trip above for every result
+                if future.native.key in outcomes:
+                    future._settle_with(outcomes[future.native.key])
+        super()._settle(futures, timeout)
+
 
 # -- Ray --------------------------------------------------------------------------------------
 
@@ -553,6 +602,21 @@ class RayTaskRunner(TaskRunner):
             native.add_done_callback(fn)
         else:
             native.future().add_done_callback(fn)
+
+    def _settle(self, futures: list[TaskFuture[Any]], timeout: float | None) -> None:
+        refs = [f for f in futures if not isinstance(f.native, cf.Future)]
+        if len(refs) > 1:
+            ray = _ray()
+            ready, _ = ray.wait([f.native for f in refs], num_returns=len(refs), timeout=timeout)
+            settled = [f for f in refs if f.native in ready]
+            try:
+                outcomes = ray.get([f.native for f in settled])  # one call for every result
+            except Exception:  # a failed Ray task among them: settle one by one below
+                outcomes = None
+            if outcomes is not None:
+                for future, outcome in zip(settled, outcomes, strict=True):
+                    future._settle_with(outcome)
+        super()._settle(futures, timeout)
 
 
 def _ray() -> Any:
