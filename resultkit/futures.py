@@ -51,7 +51,7 @@ class unmapped(Generic[T]):  # lower case: Prefect's name, which users already w
         return type(other) is unmapped and other.value == self.value
 
     def __hash__(self) -> int:
-        return hash((unmapped, id(self.value)))
+        return hash((unmapped, self.value))  # like Prefect's (a tuple): hashable when the value is
 
     def __repr__(self) -> str:
         return f"unmapped({self.value!r})"

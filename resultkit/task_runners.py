@@ -435,8 +435,8 @@ class DaskTaskRunner(TaskRunner):
 
     def __init__(self, address: str | None = None, cluster_class: Any = None,
                  cluster_kwargs: Mapping[str, Any] | None = None,
-                 adapt_kwargs: Mapping[str, Any] | None = None,
                  client_kwargs: Mapping[str, Any] | None = None, *,
+                 adapt_kwargs: Mapping[str, Any] | None = None,
                  cluster: Any = None, client: Any = None) -> None:
         super().__init__()
         given = [name for name, value in (("address", address), ("cluster", cluster),
@@ -474,8 +474,9 @@ class DaskTaskRunner(TaskRunner):
         return f"DaskTaskRunner({where or 'LocalCluster'})"
 
     def duplicate(self) -> DaskTaskRunner:
-        return DaskTaskRunner(self.address, self.cluster_class, self.cluster_kwargs, self.adapt_kwargs,
-                              self.client_kwargs, cluster=self.cluster,
+        return DaskTaskRunner(self.address, self.cluster_class, self.cluster_kwargs, self.client_kwargs,
+                              adapt_kwargs=self.adapt_kwargs,
+                              cluster=self.cluster if not self._own_cluster else None,
                               client=self.client if not self._own_client else None)
 
     def _start(self) -> None:

@@ -305,3 +305,17 @@ def test_bind_runs_a_task_in_the_captured_context_in_a_spawned_pool(tmp_path):
     assert sorted(p.name for p in (tmp_path / "flow-store").iterdir()) == sorted(keys)
     with pytest.raises(ConfigurationError, match="bind\\(\\) needs a callable"):
         capture().bind(3)  # type: ignore[arg-type]
+
+
+def test_unmapped_and_runner_arguments_follow_prefect():
+    from resultkit.task_runners import DaskTaskRunner, RayTaskRunner
+
+    assert unmapped([1, 2]) == unmapped([1, 2]) and unmapped(1) != 1
+    assert hash(unmapped(3)) == hash(unmapped(3)) and repr(unmapped("x")) == "unmapped('x')"
+    # prefect-dask's and prefect-ray's argument order (SPEC 9)
+    dask = DaskTaskRunner("tcp://127.0.0.1:8786", None, None, {"timeout": 5})
+    assert dask.address == "tcp://127.0.0.1:8786" and dask.client_kwargs == {"timeout": 5}
+    copy = dask.duplicate()
+    assert copy is not dask and (copy.address, copy.client_kwargs) == (dask.address, dask.client_kwargs)
+    ray_runner = RayTaskRunner("auto", {"num_cpus": 1})
+    assert (ray_runner.address, ray_runner.init_kwargs) == ("auto", {"num_cpus": 1})
