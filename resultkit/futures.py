@@ -124,6 +124,7 @@ class TaskFuture(Generic[R]):
         self.runner._native_add_done_callback(self.native, lambda _native: fn(self))
 
     def _final_state(self, timeout: float | None) -> State[R]:
+        _check_timeout(timeout)
         state = self._state
         if state is not None:
             return state
@@ -152,6 +153,16 @@ class TaskFuture(Generic[R]):
             return self._state
 
 
+def _check_timeout(timeout: object) -> None:
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or timeout < 0):
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"'timeout' must be a non-negative number of seconds or None, got {timeout!r}"
+        )
+
+
 class FutureList(list[TaskFuture[R]]):
     """The futures ``t.map`` returns, in order, with ``wait()`` and ``result()`` for all of them."""
 
@@ -166,6 +177,7 @@ class FutureList(list[TaskFuture[R]]):
         return [future.result(timeout, raise_on_failure) for future in self]
 
     def _settle(self, timeout: float | None) -> None:
+        _check_timeout(timeout)
         # Each runner gathers its futures in one go where its engine can (Dask, Ray).
         by_runner: dict[int, tuple[Any, list[TaskFuture[R]]]] = {}
         for future in self:
