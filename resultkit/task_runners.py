@@ -554,6 +554,7 @@ class RayTaskRunner(TaskRunner):
         self.init_kwargs = dict(init_kwargs or {})
         self._own_ray = False
         self._remote: Any = None
+        self._named: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"RayTaskRunner({self.address or 'local'!r})"
@@ -570,6 +571,7 @@ class RayTaskRunner(TaskRunner):
 
     def _close(self) -> None:
         self._remote = None
+        self._named.clear()
         if self._own_ray:
             import ray
 
@@ -577,8 +579,11 @@ class RayTaskRunner(TaskRunner):
             self._own_ray = False
 
     def _submit_native(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        remote = self._remote if fn is run_submitted else _ray().remote(fn)
-        return remote.options(name=name.rsplit("-", 2)[0]).remote(*args)
+        label = name.rsplit("-", 2)[0]  # the task's name, shown in Ray's dashboard
+        remote = self._named.get(label)
+        if remote is None:  # .options() builds a new wrapper: once per task name, not per call
+            remote = self._named[label] = self._remote.options(name=label)
+        return remote.remote(*args)
 
     # A call that waited for futures of another runner is a dispatcher's
     # concurrent.futures.Future (see TaskRunner._dispatch), not an ObjectRef.
