@@ -15,9 +15,11 @@ same :class:`~resultkit.State` a direct ``t(..., return_state=True)`` call retur
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from .states import State
 
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
     from .context import ContextSnapshot
     from .task_runners import TaskRunner
 
-__all__ = ["FutureList", "TaskFuture", "resolve_arguments", "run_submitted", "unmapped"]
+__all__ = ["DoneAndNotDoneFutures", "FutureList", "TaskFuture", "as_completed", "resolve_arguments",
+           "run_submitted", "unmapped", "wait"]
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -185,6 +188,50 @@ class FutureList(list[TaskFuture[R]]):
                 by_runner.setdefault(id(future.runner), (future.runner, []))[1].append(future)
         for runner, futures in by_runner.values():
             runner._settle(futures, timeout)
+
+
+class DoneAndNotDoneFutures(NamedTuple):
+    """What :func:`wait` returns: the futures that finished and those that did not."""
+
+    done: set[TaskFuture[Any]]
+    not_done: set[TaskFuture[Any]]
+
+
+def wait(futures: Iterable[TaskFuture[Any]], timeout: float | None = None) -> DoneAndNotDoneFutures:
+    """Wait until every future finished, or ``timeout`` seconds passed in all (Prefect's ``wait``).
+
+    >>> done, not_done = wait(futures, timeout=60)      # doctest: +SKIP
+    """
+    _check_timeout(timeout)
+    pending = list(futures)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for future in pending:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        future.wait(left)
+    done = {future for future in pending if future.done()}
+    return DoneAndNotDoneFutures(done, set(pending) - done)
+
+
+def as_completed(futures: Iterable[TaskFuture[R]], timeout: float | None = None
+                 ) -> Iterator[TaskFuture[R]]:
+    """Yield each future as it finishes; ``TimeoutError`` once ``timeout`` seconds passed in all.
+
+    >>> for future in as_completed(futures):            # doctest: +SKIP
+    ...     print(future.result())
+    """
+    _check_timeout(timeout)
+    pending = list(dict.fromkeys(futures))
+    finished: queue.SimpleQueue[TaskFuture[R]] = queue.SimpleQueue()
+    for future in pending:
+        future.add_done_callback(finished.put)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for count in range(len(pending)):
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            future = finished.get(timeout=left)
+        except queue.Empty:
+            raise TimeoutError(f"{len(pending) - count} (of {len(pending)}) futures unfinished") from None
+        yield future
 
 
 # -- arguments ----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ LAYERS = {
                                "AsyncTransaction", "atransaction"},
     "resultkit.task_runners": {"TaskRunner", "ThreadPoolTaskRunner", "ProcessPoolTaskRunner",
                                "DaskTaskRunner", "RayTaskRunner"},
-    "resultkit.futures": {"TaskFuture", "FutureList", "unmapped"},
+    "resultkit.futures": {"TaskFuture", "FutureList", "unmapped", "wait", "as_completed"},
     "resultkit.context": {"capture", "restore", "ContextSnapshot", "get_run_context"},
     "resultkit.cache_policies": {"DEFAULT", "INPUTS", "TASK_SOURCE", "FLOW_PARAMETERS", "RUN_ID",
                                  "NO_CACHE", "Inputs", "CacheKeyFnPolicy", "CompoundCachePolicy",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from resultkit import ConfigurationError, task
-from resultkit.futures import FutureList, TaskFuture
+from resultkit.futures import FutureList, TaskFuture, as_completed, wait
 
 from ._cite import xfail_differs
 
@@ -166,3 +166,60 @@ class TestPrefectFutureList:
         futures = FutureList([*value.map(range(5)), times_out.submit()])
         with pytest.raises(TimeoutError, match="oops"):
             futures.result(timeout=30)
+
+
+class TestUtilityFunctions:
+    """Prefect: tests/test_futures.py (TestUtilityFunctions): ``wait`` and ``as_completed``."""
+
+    def test_wait(self) -> None:
+        futures = list(value.map(range(5)))
+        done, not_done = wait(futures)
+        assert not_done == set() and done == set(futures)
+        assert all(future.state.is_completed() for future in futures)
+
+    def test_wait_with_negative_timeout_raises_value_error(self) -> None:
+        with pytest.raises(ValueError, match="'timeout' must be a non-negative number"):
+            wait(value.map(range(5)), timeout=-1)
+
+    def test_as_completed_with_negative_timeout_raises_value_error(self) -> None:
+        with pytest.raises(ValueError, match="'timeout' must be a non-negative number"):
+            list(as_completed(value.map(range(5)), timeout=-1))
+
+    def test_wait_with_timeout(self, gate: threading.Event) -> None:
+        futures = [*value.map(range(5)), held(gate)]
+        assert wait(futures, timeout=0.01).not_done == {futures[-1]}
+
+    def test_as_completed(self) -> None:
+        futures = value.map(range(5))
+        seen = list(as_completed(futures))
+        assert set(seen) == set(futures) and all(f.state.is_completed() for f in seen)
+
+    def test_as_completed_with_timeout(self, gate: threading.Event) -> None:
+        futures = [*value.map(range(5)), held(gate)]
+        with pytest.raises(TimeoutError) as err:
+            for future in as_completed(futures, timeout=0.01):
+                assert future.state.is_completed()
+        assert err.value.args[0] == f"1 (of {len(futures)}) futures unfinished"
+
+    def test_as_completed_with_zero_timeout_yields_completed_future(self) -> None:
+        future = value.submit(42)
+        future.wait()
+        assert [f.result() for f in as_completed([future], timeout=0)] == [42]
+
+    def test_as_completed_yields_correct_order(self) -> None:
+        """Finishing order, made by gates instead of sleeps: the last submitted finishes first."""
+        gates = [threading.Event() for _ in range(3)]
+
+        @task
+        def gated(index: int) -> int:
+            assert gates[index].wait(120)
+            return index
+
+        futures = [gated.submit(i) for i in (2, 1, 0)]
+        order = []
+        gates[0].set()
+        for future in as_completed(futures, timeout=120):
+            order.append(future.result())
+            if len(order) < 3:
+                gates[len(order)].set()  # the next one may finish only now
+        assert order == [0, 1, 2]
