@@ -142,3 +142,26 @@ def test_a_store_that_ignores_conditional_writes_is_refused(gcs_pyemu_endpoint, 
 def test_only_s3_and_gcs_storage_is_accepted(tmp_path):
     with pytest.raises(ConfigurationError, match=r"needs S3 or GCS storage.*FileLockManager"):
         ObjectStoreLockManager(LocalStorage(tmp_path))
+
+
+def test_async_waits_are_awaited(locks, key):
+    import asyncio
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        assert await locks.aacquire_lock(key, "alice", acquire_timeout=0, hold_timeout=60)
+        refused = await locks.aacquire_lock(key, "bob", acquire_timeout=0.2)
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        beat = asyncio.ensure_future(ticker())
+        still_locked = not await locks.await_for_lock(key, timeout=0.3)
+        beat.cancel()
+        locks.release_lock(key, "alice")
+        return refused, still_locked, ticks > 1  # the loop ran while we waited
+
+    assert asyncio.run(scenario()) == (False, True, True)
