@@ -35,7 +35,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
-from .base import DEFAULT_HOLD_TIMEOUT, PollingLockManager, check_lock_args, not_held_error
+from .base import (
+    DEFAULT_HOLD_TIMEOUT,
+    PollingLockManager,
+    Unreachable,
+    check_lock_args,
+    not_held_error,
+)
 
 __all__ = ["ObjectStoreLockManager", "LOCKS_PREFIX"]
 
@@ -269,10 +275,20 @@ class ObjectStoreLockManager(PollingLockManager):
     # -- one request each, with the storage's retries -------------------------------------
 
     def _io(self, action: str, key: str, fn: Callable[[], _T]) -> _T:
-        from ..storage.retry import call_with_retries
+        from ..errors import StorageError
+        from ..storage.retry import call_with_retries, is_transient
 
-        return call_with_retries(fn, backend=self.storage.describe(), action=f"lock {action}",
-                                 key=key, policy=self.storage.retry_policy)
+        try:
+            return call_with_retries(fn, backend=self.storage.describe(), action=f"lock {action}",
+                                     key=key, policy=self.storage.retry_policy)
+        except StorageError as exc:
+            if not is_transient(exc):
+                raise
+            # An outage: waiting calls retry with backoff until their lock timeout.
+            raise Unreachable(
+                f"{self!r} cannot reach {self.storage.describe()} to {action} the lock on {key!r} "
+                f"({exc}); check the endpoint and the network"
+            ) from exc
 
     def _read(self, key: str) -> _Lease | None:
         path = self.lease_path(key)

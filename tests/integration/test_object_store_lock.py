@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import threading
 import uuid
@@ -165,3 +166,40 @@ def test_async_waits_are_awaited(locks, key):
         return refused, still_locked, ticks > 1  # the loop ran while we waited
 
     assert asyncio.run(scenario()) == (False, True, True)
+
+
+def test_an_unreachable_store_is_an_outage_the_wait_rides_out(tmp_path, key):
+    """A store that stops answering is Unreachable (retried until the timeout), never 'free'."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from resultkit.locking.base import Unreachable
+    from resultkit.storage import S3Storage
+    from resultkit.storage.retry import RetryPolicy
+
+    with socket_port() as port:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="outage-test")
+    storage = S3Storage("outage-test", "results", endpoint_url=endpoint,
+                        config_kwargs={"retries": {"max_attempts": 1}})
+    storage.retry_policy = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
+    locks = ObjectStoreLockManager(storage)
+    assert locks.acquire_lock(key, "alice", acquire_timeout=0)
+    server.stop()
+    with pytest.raises(Unreachable, match="cannot reach s3://outage-test/results") as err:
+        locks.acquire_lock(key, "bob", acquire_timeout=0.5)
+    assert isinstance(err.value, ConfigurationError)
+    with pytest.raises(Unreachable):
+        locks.is_locked(key)  # never "not locked" because the store did not answer
+
+
+@contextlib.contextmanager
+def socket_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    yield port
