@@ -1,6 +1,6 @@
-"""One "machine" of the S3 herd test: calls the gated task once on S3 storage, prints its state.
+"""One "machine" of the bucket herd tests: calls the gated task once on S3 or GCS storage.
 
-Run as ``python machine.py BUCKET ENDPOINT RUNS GATE``; it has its own RESULTKIT_HOME and
+Run as ``python machine.py s3|gcs BUCKET ENDPOINT RUNS GATE``; it has its own RESULTKIT_HOME and
 gets ``RESULTKIT_ISOLATION_LEVEL=SERIALIZABLE`` from its environment, and no lock manager:
 the lock lives in the bucket.
 """
@@ -13,12 +13,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.*
 
-from resultkit.storage import S3Storage
+from resultkit.storage import GCSStorage, S3Storage
 from tests.integration.runner_workload import gated_task
 
 if __name__ == "__main__":
-    bucket, endpoint, runs, gate = sys.argv[1:5]
-    gated = gated_task(Path(runs), Path(gate), storage=S3Storage(bucket, "herd", endpoint_url=endpoint))
+    kind, bucket, endpoint, runs, gate = sys.argv[1:6]
+    storage = (S3Storage(bucket, "herd", endpoint_url=endpoint) if kind == "s3" else
+               GCSStorage(bucket, "herd", endpoint_url=endpoint, token="anon", project="test"))
+    gated = gated_task(Path(runs), Path(gate), storage=storage)
     with open(os.path.join(runs, "..", f"started-{os.getpid()}"), "w"):
         pass
     state = gated(3, return_state=True)

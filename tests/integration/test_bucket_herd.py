@@ -1,4 +1,5 @@
-"""Single flight across "machines" that share only an S3 bucket (moto): no Redis, no lock manager."""
+"""Single flight across "machines" that share only a bucket (moto S3, fake-gcs-server): no Redis,
+no lock manager configured."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ TIMEOUT = 120
 MACHINE = Path(__file__).with_name("machine.py")
 
 
-def start_machines(count, s3_bucket, s3_endpoint, tmp_path, runs, gate):
+def start_machines(count, bucket, endpoint, tmp_path, runs, gate, kind="s3"):
     machines = []
     for index in range(count):
         env = {**os.environ, "RESULTKIT_HOME": str(tmp_path / f"home-{index}"),
                "RESULTKIT_ISOLATION_LEVEL": "SERIALIZABLE", "RESULTKIT_LOCK_LEASE_SECONDS": "2"}
         env.pop("RESULTKIT_DEFAULT_STORAGE", None)
         machines.append(subprocess.Popen(
-            [sys.executable, str(MACHINE), s3_bucket, s3_endpoint, str(runs), str(gate)],
+            [sys.executable, str(MACHINE), kind, bucket, endpoint, str(runs), str(gate)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return machines
 
@@ -73,3 +74,14 @@ def test_a_killed_holder_is_taken_over_within_its_lease_and_the_body_runs_once_m
     assert all(code == 0 for code, _, _ in outputs), [err for _, _, err in outputs]
     assert sorted(out for _, out, _ in outputs) == ["Cached 30"] * 2 + ["Completed 30"]
     assert executions(runs) == ["gated3", "gated3"]  # once more, not more
+
+
+def test_four_machines_on_gcs_run_the_body_once(gcs_bucket, gcs_endpoint, tmp_path, runs):
+    gate = tmp_path / "gate"
+    machines = start_machines(4, gcs_bucket, gcs_endpoint, tmp_path, runs, gate, kind="gcs")
+    wait_until(lambda: started(tmp_path) == 4 and executions(runs), "all four machines and one body")
+    gate.touch()
+    outputs = finish(machines)
+    assert all(code == 0 for code, _, _ in outputs), [err for _, _, err in outputs]
+    assert sorted(out for _, out, _ in outputs) == ["Cached 30"] * 3 + ["Completed 30"]
+    assert executions(runs) == ["gated3"]
