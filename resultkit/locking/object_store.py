@@ -24,6 +24,7 @@ fake-gcs-server 1.54 honours ``ifGenerationMatch`` on the multipart uploads used
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import os
@@ -63,23 +64,26 @@ class _Lease:
         self.version = version
 
 
-class _Backend:
+class _Backend(abc.ABC):
     """Conditional reads and writes of small objects on one object store."""
 
     #: A version no real object has, for checking that stale versions are refused.
     wrong_version = ""
 
+    @abc.abstractmethod
     def read(self, path: str) -> tuple[bytes, str] | None:
         """The object's bytes and version, or None when absent."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def create(self, path: str, body: bytes) -> str | None:
         """Write only if absent; the new version, or None when it exists."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def replace(self, path: str, body: bytes, version: str) -> str | None:
         """Write only if the object is still at ``version``; the new version, or None."""
-        raise NotImplementedError
+        ...
 
 
 def _s3_condition_failed(exc: BaseException) -> bool:

@@ -20,6 +20,7 @@ header names no commit: it pays nothing for this. The format is documented in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -119,11 +120,10 @@ class Holder:
         if self.pid == _this_holder.pid and self.start == _this_holder.start:
             return False  # ourselves: the commit id says whether the commit is still running
         try:
-            os.kill(self.pid, 0)
+            with contextlib.suppress(PermissionError):  # alive, and another user's
+                os.kill(self.pid, 0)
         except ProcessLookupError:
             return True
-        except PermissionError:
-            pass  # alive, someone else's
         return self.start is not None and _process_start(self.pid) != self.start
 
     def to_dict(self) -> dict[str, Any]:
