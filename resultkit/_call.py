@@ -102,6 +102,23 @@ def plan_for(task: Any) -> CallPlan:
     return plan
 
 
+def _storage_key_of(policy: Any, key: str) -> str:
+    """A policy's key where it meets storage: unusable as a storage key is a ``ConfigurationError``.
+
+    Built-in policies give hex digests; a ``cache_key_fn`` or a custom ``compute_key``
+    gives its string as the storage key, so it is checked here, naming where it came from.
+    """
+    try:
+        return validate_key(key)
+    except StorageError as err:
+        fn = getattr(policy, "cache_key_fn", None)
+        source = (f"cache_key_fn {getattr(fn, '__qualname__', repr(fn))}" if fn is not None
+                  else f"cache policy {type(policy).__qualname__}.compute_key")
+        raise ConfigurationError(
+            f"{source} returned {key!r}, which is not a usable storage key: {err}"
+        ) from None
+
+
 def prepare_plan(task: Any) -> None:
     """Build ``task``'s plan for the settings in force now, when that is cheap and safe.
 
@@ -277,7 +294,8 @@ class TaskCall:
         elif options.result_storage_key is not None:
             self.key = self._format_storage_key(options.result_storage_key)
         elif plan.policy is not None:
-            self.key, self._parts = plan.policy.key_with_parts(self.cache_context(), inputs)
+            key, self._parts = plan.policy.key_with_parts(self.cache_context(), inputs)
+            self.key = None if key is None else _storage_key_of(plan.policy, key)
         return self.key
 
     def cache_context(self) -> Any:

@@ -1,10 +1,40 @@
-"""Type aliases shared by every layer."""
+"""Type aliases and protocols shared by every layer."""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+import os
+from typing import Protocol, TypeAlias
 
-__all__ = ["Buffer"]
+__all__ = ["Buffer", "KeyStorage", "LockManagerSpec", "StorageSpec"]
 
 #: A bytes-like object that can be written or hashed without copying.
 Buffer: TypeAlias = bytes | bytearray | memoryview
+
+
+class StorageSpec(Protocol):
+    """A storage as a layer that holds one without using it sees it (``resultkit.storage.Storage``)."""
+
+    def describe(self) -> str:
+        """A short human-readable location."""
+        ...
+
+
+class LockManagerSpec(Protocol):
+    """A lock manager as a layer that holds one without using it sees it.
+
+    The whole contract is ``resultkit.locking.LockManager``; a cache policy keeps
+    ``configure(lock_manager=...)`` as given and ``transaction()`` checks it.
+    """
+
+    def acquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
+                     hold_timeout: float | None = None) -> bool:
+        """Take ``key``'s lock for ``holder``."""
+        ...
+
+    def release_lock(self, key: str, holder: str) -> None:
+        """Release ``key``'s lock held by ``holder``."""
+        ...
+
+
+#: What ``key_storage=`` accepts: a storage, a local path, a URL or a saved block's slug.
+KeyStorage: TypeAlias = "StorageSpec | str | os.PathLike[str]"

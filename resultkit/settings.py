@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from . import _env
+from ._enums import isolation_level_of
 from .errors import ConfigurationError
 
 __all__ = ["SETTING_NAMES", "EffectiveSettings", "current_layer", "effective_settings",
@@ -82,21 +83,6 @@ def _validate(options: Mapping[str, Any], where: str) -> dict[str, Any]:
                 f"DaskTaskRunner() from resultkit.task_runners, got {type(runner).__name__} {runner!r}"
             )
     return {k: v for k, v in options.items() if v is not None}
-
-
-def isolation_level_of(value: Any, where: str) -> Any:
-    """``value`` as an ``IsolationLevel`` (names are case-insensitive); ``ConfigurationError`` if not one."""
-    from .transactions.states import IsolationLevel
-
-    if isinstance(value, IsolationLevel):
-        return value
-    if isinstance(value, str) and value.strip().upper() in IsolationLevel.__members__:
-        return IsolationLevel[value.strip().upper()]
-    choices = ", ".join(IsolationLevel.__members__)
-    raise ConfigurationError(
-        f"{where}: isolation_level={value!r} is not one of {choices}; use e.g. "
-        "isolation_level=\"SERIALIZABLE\" (or IsolationLevel.SERIALIZABLE from resultkit.transactions)"
-    )
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .hashing import Hasher
+    from ._encoding import Encoder as Hasher
 
 __all__ = ["BUILTIN_BASES", "EXACT_ENCODERS", "pack_complex", "pack_float", "pack_len"]
 

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .hashing import _COPY_CHUNK_BYTES, _TEXT_BATCH, _class_identity, _pack_len, _Unhashable
+from ._builtins import pack_len as _pack_len
+from ._encoding import _COPY_CHUNK_BYTES, _TEXT_BATCH, _class_identity, _Unhashable
 
 if TYPE_CHECKING:
-    from .hashing import Hasher
+    from ._encoding import Encoder as Hasher
 
 __all__ = ["encode_numpy", "encode_array", "encode_object_values"]
 

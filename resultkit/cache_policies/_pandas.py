@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._builtins import pack_len as _pack_len
+from ._encoding import _class_identity
 from ._numpy import encode_array, encode_numpy
-from .hashing import _class_identity, _pack_len
 
 if TYPE_CHECKING:
-    from .hashing import Hasher
+    from ._encoding import Encoder as Hasher
 
 __all__ = ["encode_pandas"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import xxhash
 
-from .context import code_digest
+from .hashing import code_digest
 
 __all__ = ["source_digest"]
 

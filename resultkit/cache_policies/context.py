@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from .hashing import code_digest
+
 __all__ = ["CacheKeyContext", "TaskRunInfo", "capture_source"]
 
 #: Prefix of the text :func:`capture_source` returns when a function has no source.
@@ -119,24 +121,6 @@ def capture_source(fn: Callable[..., Any]) -> str:
         identity = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
         return f"<no source: {identity}>"
     return f"{CODE_DIGEST_PREFIX}{code_digest(code)}>"
-
-
-def code_digest(code: types.CodeType) -> str:
-    """Digest of a code object, stable across processes of one Python version.
-
-    Covers the bytecode, constants (nested code objects recursively), names and
-    variable names; never ``hash()`` or addresses.
-    """
-    from .hashing import Hasher
-
-    hasher = Hasher()
-    hasher.update(_code_state(code))
-    return hasher.hexdigest()
-
-
-def _code_state(code: types.CodeType) -> tuple[Any, ...]:
-    consts = tuple(_code_state(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
-    return (code.co_name, code.co_argcount, code.co_code, consts, code.co_names, code.co_varnames)
 
 
 def _find_code(fn: Any) -> types.CodeType | None:

@@ -19,8 +19,9 @@ from typing import Any, ClassVar, TypeVar
 import orjson
 import xxhash
 
-from ..errors import ConfigurationError, ResultkitError, StorageError
-from ..storage.base import validate_key
+from .._enums import IsolationLevel, isolation_level_of
+from .._types import KeyStorage, LockManagerSpec
+from ..errors import ConfigurationError, ResultkitError
 from .context import CacheKeyContext
 from .hashing import Hasher, hash_value
 
@@ -59,12 +60,14 @@ class CachePolicy:
     transaction settings via :meth:`configure`.
     """
 
+    # Transaction and storage settings, held here for Prefect's API and never used by this
+    # layer: the front door resolves them (resolve_storage, transaction()).
     #: Where records keyed by this policy live (a storage, path or URL); None: the task's.
-    key_storage: Any = field(default=None, kw_only=True)
+    key_storage: KeyStorage | None = field(default=None, kw_only=True)
     #: Transaction isolation level (``resultkit.transactions.IsolationLevel``); None: the default.
-    isolation_level: Any = field(default=None, kw_only=True)
+    isolation_level: IsolationLevel | None = field(default=None, kw_only=True)
     #: Lock manager for SERIALIZABLE isolation; None: the store's or the storage's default.
-    lock_manager: Any = field(default=None, kw_only=True)
+    lock_manager: LockManagerSpec | None = field(default=None, kw_only=True)
 
     #: Name of this policy's entry in :meth:`key_parts`, which also orders parts in a compound.
     part_name: ClassVar[str] = "custom"
@@ -124,7 +127,10 @@ class CachePolicy:
         return f"{cls.__module__}.{cls.__qualname__}"
 
     def configure(
-        self: _P, key_storage: Any = None, isolation_level: Any = None, lock_manager: Any = None
+        self: _P,
+        key_storage: KeyStorage | None = None,
+        isolation_level: IsolationLevel | str | None = None,
+        lock_manager: LockManagerSpec | None = None,
     ) -> _P:
         """Return a copy with the given transaction settings; the original (and constants) never change.
 
@@ -132,8 +138,9 @@ class CachePolicy:
         >>> INPUTS.configure(key_storage="/tmp/keys") is INPUTS
         False
         """
-        values = (key_storage, _coerce_isolation_level(isolation_level), lock_manager)
-        changes = {
+        level = None if isolation_level is None else isolation_level_of(isolation_level, "configure()")
+        values: tuple[object, ...] = (key_storage, level, lock_manager)
+        changes: dict[str, Any] = {
             name: value for name, value in zip(_CONFIG_FIELDS, values, strict=True) if value is not None
         }
         return dataclasses.replace(self, **changes)
@@ -170,25 +177,6 @@ class CachePolicy:
 
     def _config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _CONFIG_FIELDS}
-
-
-def _coerce_isolation_level(value: Any) -> Any:
-    """``"serializable"`` -> ``IsolationLevel.SERIALIZABLE`` when the transactions layer is present."""
-    if value is None:
-        return None
-    try:
-        from ..transactions.states import IsolationLevel
-    except ImportError:  # this layer is usable without transactions: keep the value as given
-        return value
-    if isinstance(value, IsolationLevel):
-        return value
-    if isinstance(value, str) and value.upper() in IsolationLevel.__members__:
-        return IsolationLevel[value.upper()]
-    choices = ", ".join(IsolationLevel.__members__)
-    raise ConfigurationError(
-        f"configure(isolation_level={value!r}) is not one of {choices}; "
-        "pass e.g. IsolationLevel.SERIALIZABLE from resultkit.transactions"
-    )
 
 
 def encode_key(task_name: str, parts: Mapping[str, Any]) -> bytes:
@@ -400,11 +388,7 @@ class CacheKeyFnPolicy(CachePolicy):
                 f"cache_key_fn {fn_name} returned {type(key).__name__} {key!r}; it must return a "
                 "non-empty str (a relative storage key such as 'reports/2026-11') or None to skip caching"
             )
-        try:
-            validate_key(key)
-        except StorageError as err:
-            raise ConfigurationError(f"cache_key_fn {fn_name} returned an invalid key: {err}") from None
-        return key
+        return key  # a storage key as given: checked where it meets storage (the task call)
 
     def _part_label(self) -> str:
         fn = self.cache_key_fn

@@ -1,8 +1,13 @@
-"""The enums that describe a transaction: its state, isolation level and commit mode."""
+"""The enums that describe a transaction: its state, isolation level and commit mode.
+
+``IsolationLevel`` lives in the shared leaf ``resultkit._enums`` (re-exported here).
+"""
 
 from __future__ import annotations
 
 import enum
+
+from .._enums import IsolationLevel  # a leaf: cache policies and settings need it too
 
 __all__ = ["CommitMode", "HasState", "IsolationLevel", "TransactionState"]
 
@@ -15,17 +20,6 @@ class TransactionState(str, enum.Enum):
     STAGED = "STAGED"
     COMMITTED = "COMMITTED"
     ROLLED_BACK = "ROLLED_BACK"
-
-
-class IsolationLevel(str, enum.Enum):
-    """How concurrent transactions on one key see each other.
-
-    ``READ_COMMITTED`` takes no lock (the last whole write wins); ``SERIALIZABLE``
-    holds the key's lock from BEGIN to the end of COMMIT or ROLLBACK.
-    """
-
-    READ_COMMITTED = "READ_COMMITTED"
-    SERIALIZABLE = "SERIALIZABLE"
 
 
 class CommitMode(str, enum.Enum):

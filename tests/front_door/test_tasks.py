@@ -228,6 +228,39 @@ def test_cache_key_fn_keys_are_shared_on_purpose_and_none_means_no_cache(tmp_pat
     assert calls == [7, -1, -1]
 
 
+@pytest.mark.parametrize("bad", ["/abs/key", "a/../b", "a//b", "a?b", ".rk-tmp/x"])
+def test_a_cache_key_fn_key_unusable_as_a_storage_key_raises_naming_key_and_function(tmp_path, bad):
+    def report_key(ctx, params):
+        return bad
+
+    calls = []
+
+    @task(cache_key_fn=report_key, result_storage=str(tmp_path))
+    def report(x):
+        calls.append(x)
+        return x
+
+    with pytest.raises(ConfigurationError) as info:
+        report(1)
+    assert repr(bad) in str(info.value) and "report_key" in str(info.value)
+    assert calls == [] and records(tmp_path) == []  # refused before the body ran or storage was touched
+
+
+def test_a_custom_policy_key_unusable_as_a_storage_key_names_the_policy(tmp_path):
+    from resultkit.cache_policies import CachePolicy
+
+    class Slashed(CachePolicy):
+        def compute_key(self, task_ctx=None, inputs=None, flow_parameters=None, **kwargs):
+            return "a//b"
+
+    @task(cache_policy=Slashed(), result_storage=str(tmp_path))
+    def f(x):
+        return x
+
+    with pytest.raises(ConfigurationError, match=r"Slashed\.compute_key returned 'a//b'"):
+        f(1)
+
+
 # -- State, retries, refresh, expiration --------------------------------------------------
 
 def test_return_state_for_completed_cached_and_failed(tmp_path):
