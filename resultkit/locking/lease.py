@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._env import env_float
+from .base import LeasedLockManager
 
 __all__ = ["LEASE_SECONDS", "drop_lease", "keep_lease"]
 
@@ -46,7 +47,7 @@ class _Keeper:
         self._thread: threading.Thread | None = None
 
     def keep(self, manager: Any, key: str, holder: str, hold_timeout: float) -> int | None:
-        if not callable(getattr(manager, "extend_lock", None)):
+        if not isinstance(manager, LeasedLockManager):
             return None  # a third-party manager without renewal: its lease is all it gets
         with self._changed:
             token = next(self._tokens)

@@ -16,7 +16,13 @@ from typing import Any
 
 from .._env import env_float
 from ..errors import ConfigurationError, LockTimeout, TransactionError
-from ..locking import FileLockManager, LockManager, MemoryLockManager, default_lock_manager
+from ..locking import (
+    FileLockManager,
+    LeasedLockManager,
+    LockManager,
+    MemoryLockManager,
+    default_lock_manager,
+)
 
 __all__ = ["StoreLocks"]
 
@@ -138,7 +144,8 @@ class StoreLocks:
         """
         manager = self.lock_manager
         if manager is not None and self._held_by_other(manager, key, holder):
-            current = getattr(manager, "lock_holder", lambda _key: None)(key) or "another holder"
+            named = manager.lock_holder(key) if isinstance(manager, LeasedLockManager) else None
+            current = named or "another holder"
             raise TransactionError(
                 f"cannot write the record {key!r} as holder "
                 f"{holder or self.generate_default_holder()!r}: its lock is held by {current!r}; "
