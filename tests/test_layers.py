@@ -33,9 +33,6 @@ CYCLE_ALLOWED: dict[tuple[str, str], str] = {
         "results/store.py and record.py in parallel (issue 8): break it after that lands",
     ("results.reference", "results.store"):
         "ResultReference.read() reads through a ResultStore, which makes references; see above",
-    ("serializers.json_types", "serializers.pickle"):
-        "on the failure path only, to suggest pickle for a value JSON cannot hold; "
-        "serializers/ is being rewritten by the issue-9 engineers",
     ("futures", "task_runners"):
         "TYPE_CHECKING only: a future names the runner that made it; the front door's "
         "settings/context/runner modules are being made private by NAME=frame (issue 8)",

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ConfigurationError, SerializationError
+from ._hints import can_pickle
 from ._json_lookup import class_origin, imported_object, warn_missing_class
 from ._json_lookup import qualified_name as _qualified_name
 from .json_exceptions import decode_exception, encode_exception
@@ -271,15 +272,9 @@ def _encode_other(obj: Any) -> Any:
     raise SerializationError(
         f"JSONSerializer cannot serialize a value of type {cls.__module__}.{cls.__qualname__}: "
         "register it with resultkit.serializers.register_json_type(cls, encode=..., decode=...)"
-        + (", or use PickleSerializer" if _can_pickle(obj) else "; pickle cannot hold it either, so "
+        + (", or use PickleSerializer" if can_pickle(obj) else "; pickle cannot hold it either, so "
            "return plain data instead (leave open files, locks, sockets and clients out of the result)")
     )
-
-
-def _can_pickle(obj: Any) -> bool:
-    from .pickle import can_pickle  # imported on the failure path only
-
-    return can_pickle(obj)
 
 
 def _encode_numpy(numpy: Any, obj: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from ..errors import ConfigurationError, SerializationError
+from ._hints import can_pickle
 from ._pickle_reducers import fast_pickler_class
 from .base import Buffer, Serializer
 
@@ -46,17 +47,6 @@ def _padding(offset: int) -> int:
 def _type_name(obj: Any) -> str:
     cls = type(obj)
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def can_pickle(obj: Any) -> bool:
-    """Whether the default ``PickleSerializer`` (cloudpickle) could store ``obj``; for error hints."""
-    try:
-        import cloudpickle
-
-        cloudpickle.dumps(obj)
-    except Exception:  # any failure: do not suggest pickle
-        return False
-    return True
 
 
 def _hint(obj: Any) -> str:
