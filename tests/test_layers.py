@@ -9,6 +9,7 @@ functions and ``TYPE_CHECKING`` imports included.
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -114,29 +115,33 @@ def _join(*parts: str) -> str:
 
 def imports_of(path: Path) -> Iterator[Import]:
     """Every import of a resultkit module in ``path``, wherever in the file it stands."""
-    source = module_name(path)
-    package = source.split(".") if path.name == "__init__.py" else source.split(".")[:-1]
-    package = [p for p in package if p]
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for node in ast.walk(ast.parse("\n".join(lines), str(path))):
+    return imports_in(path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py", path)
+
+
+def imports_in(text: str, source: str, is_init: bool, path: Path) -> Iterator[Import]:
+    """The resultkit imports of module ``source`` (whose code is ``text``): top-level, in functions,
+    under ``if TYPE_CHECKING:``, ``import resultkit.x`` and relative alike."""
+    package = [p for p in (source.split(".") if is_init else source.split(".")[:-1]) if p]
+    lines = text.splitlines()
+    for node in ast.walk(ast.parse(text, str(path))):
         targets: list[str] = []
         if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
             if node.level:
                 if node.level - 1 > len(package):
                     raise AssertionError(f"{path}:{node.lineno} imports above the resultkit package")
-                base = _join(*package[: len(package) - node.level + 1], node.module or "")
-            elif node.module == "resultkit" or (node.module or "").startswith("resultkit."):
-                base = node.module[len("resultkit."):] if node.module != "resultkit" else ""
+                base = _join(*package[: len(package) - node.level + 1], module)
+            elif module == "resultkit" or module.startswith("resultkit."):
+                base = module[len("resultkit."):]
             else:
                 continue
             # ``from pkg import mod`` imports the module mod; ``from pkg import name``, pkg.
             targets = [_join(base, a.name) if _join(base, a.name) in MODULES else base for a in node.names]
         elif isinstance(node, ast.Import):
-            targets = [a.name[len("resultkit."):] if a.name != "resultkit" else ""
-                       for a in node.names if a.name == "resultkit" or a.name.startswith("resultkit.")]
-        text = lines[node.lineno - 1].strip() if targets else ""
+            targets = [a.name[len("resultkit."):] for a in node.names
+                       if a.name == "resultkit" or a.name.startswith("resultkit.")]
         for target in dict.fromkeys(targets):
-            yield Import(path, node.lineno, source, target, text)
+            yield Import(path, node.lineno, source, target, lines[node.lineno - 1].strip())
 
 
 def all_imports() -> list[Import]:
@@ -200,10 +205,10 @@ def test_every_leaf_module_is_on_the_map() -> None:
 
 # -- the code follows the map ----------------------------------------------------------------
 
-@pytest.mark.parametrize("path", module_paths(), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_imports_follow_the_arrows(path: Path) -> None:
+def broken_arrows(imports: Iterable[Import]) -> list[str]:
+    """One message per import that no arrow of the map allows."""
     broken = []
-    for imp in imports_of(path):
+    for imp in imports:
         source, target = layer_of(imp.source), layer_of(imp.target)
         if target not in allowed_from(source):
             arrows = ", ".join(sorted(allowed_from(source) - {source})) or "nothing"
@@ -211,7 +216,41 @@ def test_imports_follow_the_arrows(path: Path) -> None:
                 f"{imp.where()}: {source} -> {target} ({imp.text}) follows no arrow of "
                 f"docs/architecture.md; {source} may import {arrows}"
             )
+    return broken
+
+
+@pytest.mark.parametrize("path", module_paths(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_follow_the_arrows(path: Path) -> None:
+    broken = broken_arrows(imports_of(path))
     assert broken == [], "\n".join(broken)
+
+
+def test_the_check_sees_every_kind_of_import() -> None:
+    """The graph misses no import form: a storage module importing upward in five ways fails."""
+    text = (
+        "from __future__ import annotations\n"
+        "from typing import TYPE_CHECKING\n"
+        "import resultkit.results.store\n"
+        "from ..serializers import base\n"
+        "if TYPE_CHECKING:\n"
+        "    from ..transactions.states import CommitMode\n"
+        "def later():\n"
+        "    from resultkit.cache_policies import INPUTS\n"
+        "    class Inner:\n"
+        "        def method(self):\n"
+        "            from .. import tasks\n"
+        "from . import base as storage_base\n"
+        "from ..errors import StorageError\n"
+    )
+    path = PACKAGE / "storage" / "example.py"
+    imports = list(imports_in(text, "storage.example", False, path))
+    assert sorted(imp.target for imp in imports) == [
+        "cache_policies", "errors", "results.store", "serializers.base", "storage.base", "tasks",
+        "transactions.states",
+    ]
+    broken = broken_arrows(imports)
+    assert len(broken) == 5, broken
+    assert broken[0].startswith("resultkit/storage/example.py:") and "storage -> " in broken[0]
 
 
 def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -249,22 +288,42 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def _cycles(edges: Iterable[tuple[str, str, Import]]) -> list[str]:
+def _shortest_cycle(graph: dict[str, set[str]], start: str, members: set[str]) -> list[str]:
+    """The shortest path ``start -> ... -> start`` inside ``members``."""
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for other in sorted(graph.get(node, ())):
+                if other == start:
+                    return [*paths[node], start]
+                if other in members and other not in paths:
+                    paths[other] = [*paths[node], other]
+                    following.append(other)
+        frontier = following
+    raise AssertionError(f"{start} is in a cycle but none was found")
+
+
+def find_cycles(edges: Iterable[tuple[str, str, Import]]) -> list[str]:
+    """One message per cycle: its imports in order, each with file:line."""
     graph: dict[str, set[str]] = {}
-    evidence: dict[tuple[str, str], list[Import]] = {}
+    evidence: dict[tuple[str, str], Import] = {}
     for a, b, imp in edges:
         if a != b:
             graph.setdefault(a, set()).add(b)
-            evidence.setdefault((a, b), []).append(imp)
+            evidence.setdefault((a, b), imp)
     messages = []
     for component in strongly_connected(graph):
-        members = set(component)
-        arrows = [
-            f"  {imp.where()}: {a or 'resultkit'} -> {b or 'resultkit'} ({imp.text})"
-            for (a, b), imps in sorted(evidence.items()) if a in members and b in members
-            for imp in imps
-        ]
-        messages.append(f"cycle between {', '.join(c or 'resultkit' for c in component)}:\n" + "\n".join(arrows))
+        cycle = _shortest_cycle(graph, component[0], set(component))
+        steps = [evidence[a, b] for a, b in itertools.pairwise(cycle)]
+        messages.append(
+            f"import cycle {' -> '.join(c or 'resultkit' for c in cycle)} "
+            f"(component: {', '.join(c or 'resultkit' for c in component)}):\n"
+            + "\n".join(f"  {imp.where()}: {imp.text}" for imp in steps)
+            + "\nbreak it (move what both need lower), or add the import that must stay to "
+            "CYCLE_ALLOWED in tests/test_layers.py with the reason"
+        )
     return messages
 
 
@@ -274,7 +333,7 @@ def _live(imports: Iterable[Import]) -> Iterator[Import]:
 
 def test_no_cycle_between_packages() -> None:
     edges = ((unit_of(imp.source), unit_of(imp.target), imp) for imp in _live(IMPORTS))
-    cycles = _cycles(edges)
+    cycles = find_cycles(edges)
     assert cycles == [], "\n".join(cycles)
 
 
@@ -283,7 +342,7 @@ def test_no_cycle_inside_a_package() -> None:
         (imp.source, imp.target, imp) for imp in _live(IMPORTS)
         if unit_of(imp.source) == unit_of(imp.target)
     )
-    cycles = _cycles(edges)
+    cycles = find_cycles(edges)
     assert cycles == [], "\n".join(cycles)
 
 
@@ -291,3 +350,15 @@ def test_every_allowed_cycle_edge_is_still_an_import() -> None:
     present = {(imp.source, imp.target) for imp in IMPORTS}
     stale = [f"{a} -> {b}" for a, b in CYCLE_ALLOWED if (a, b) not in present]
     assert stale == [], f"remove these CYCLE_ALLOWED entries, no module imports them now: {stale}"
+
+
+def test_the_cycle_check_names_each_import_of_a_cycle() -> None:
+    path = PACKAGE / "results" / "example.py"
+    chain = [("results.a", "results.b"), ("results.b", "results.c"), ("results.c", "results.a"),
+             ("results.c", "results.d")]
+    edges = [(a, b, Import(path, n + 1, a, b, f"from .{b[-1]} import x")) for n, (a, b) in enumerate(chain)]
+    (message,) = find_cycles(edges)
+    assert message.startswith("import cycle results.a -> results.b -> results.c -> results.a")
+    assert "resultkit/results/example.py:3: from .a import x" in message
+    assert "results.d" not in message
+    assert find_cycles(edges[1:]) == []
