@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from typing import Protocol, TypeAlias
 
-__all__ = ["Buffer", "KeyStorage", "LockManagerSpec", "StorageSpec"]
+__all__ = ["Buffer", "KeyStorage", "LockManagerLike", "StorageLike"]
 
 #: A bytes-like object that can be written or hashed without copying.
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
 
-class StorageSpec(Protocol):
+class StorageLike(Protocol):
     """A storage as a layer that holds one without using it sees it (``resultkit.storage.Storage``)."""
 
     def describe(self) -> str:
@@ -19,7 +19,7 @@ class StorageSpec(Protocol):
         ...
 
 
-class LockManagerSpec(Protocol):
+class LockManagerLike(Protocol):
     """A lock manager as a layer that holds one without using it sees it.
 
     The whole contract is ``resultkit.locking.LockManager``; a cache policy keeps
@@ -37,4 +37,4 @@ class LockManagerSpec(Protocol):
 
 
 #: What ``key_storage=`` accepts: a storage, a local path, a URL or a saved block's slug.
-KeyStorage: TypeAlias = "StorageSpec | str | os.PathLike[str]"
+KeyStorage: TypeAlias = "StorageLike | str | os.PathLike[str]"

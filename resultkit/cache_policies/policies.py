@@ -20,7 +20,7 @@ import orjson
 import xxhash
 
 from .._enums import IsolationLevel, isolation_level_of
-from .._types import KeyStorage, LockManagerSpec
+from .._types import KeyStorage, LockManagerLike
 from ..errors import ConfigurationError, ResultkitError
 from .context import CacheKeyContext
 from .hashing import Hasher, hash_value
@@ -67,7 +67,7 @@ class CachePolicy:
     #: Transaction isolation level (``resultkit.transactions.IsolationLevel``); None: the default.
     isolation_level: IsolationLevel | None = field(default=None, kw_only=True)
     #: Lock manager for SERIALIZABLE isolation; None: the store's or the storage's default.
-    lock_manager: LockManagerSpec | None = field(default=None, kw_only=True)
+    lock_manager: LockManagerLike | None = field(default=None, kw_only=True)
 
     #: Name of this policy's entry in :meth:`key_parts`, which also orders parts in a compound.
     part_name: ClassVar[str] = "custom"
@@ -130,7 +130,7 @@ class CachePolicy:
         self: _P,
         key_storage: KeyStorage | None = None,
         isolation_level: IsolationLevel | str | None = None,
-        lock_manager: LockManagerSpec | None = None,
+        lock_manager: LockManagerLike | None = None,
     ) -> _P:
         """Return a copy with the given transaction settings; the original (and constants) never change.
 
