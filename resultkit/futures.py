@@ -19,13 +19,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from .states import State
 
 if TYPE_CHECKING:
     from .context import ContextSnapshot
-    from .task_runners import TaskRunner
 
 __all__ = ["DoneAndNotDoneFutures", "FutureList", "TaskFuture", "as_completed", "resolve_arguments",
            "run_submitted", "unmapped", "wait"]
@@ -76,6 +75,16 @@ class _Outcome:
         return (_Outcome, (self.state,))
 
 
+class _Engine(Protocol):
+    """What a future asks of the runner that made it (``task_runners.TaskRunner``, which
+    imports this module, so a future names it only by this protocol)."""
+
+    def _native_result(self, native: Any, timeout: float | None) -> Any: ...
+    def _native_done(self, native: Any) -> bool: ...
+    def _native_add_done_callback(self, native: Any, fn: Callable[[Any], Any]) -> None: ...
+    def _settle(self, futures: list[TaskFuture[Any]], timeout: float | None) -> None: ...
+
+
 class TaskFuture(Generic[R]):
     """The result-to-be of one submitted task call.
 
@@ -84,7 +93,7 @@ class TaskFuture(Generic[R]):
     ``native`` is the engine's own future.
     """
 
-    def __init__(self, runner: TaskRunner, native: Any, task_name: str) -> None:
+    def __init__(self, runner: _Engine, native: Any, task_name: str) -> None:
         self.runner = runner
         #: The engine's own future: ``concurrent.futures.Future``, ``distributed.Future``
         #: or ``ray.ObjectRef``.
