@@ -14,6 +14,7 @@ from .._types import Buffer
 from ..errors import RecordCorruptError, ResultkitError, StorageError
 from ..serializers._buffers import allocate_payload_buffer
 from ..storage.base import Storage
+from ..storage.parallel import ObjectHead
 from ..storage.retry import is_replaced, is_storage_fault
 
 __all__ = ["RecordReplaced", "read_exactly", "read_growing", "read_into", "read_payload", "stream_size"]
@@ -23,8 +24,9 @@ class RecordReplaced(Exception):
     """The record changed between two reads of one load; the load is retried."""
 
 
-def read_payload(storage: Storage, key: str, header: bytes, payload_size: int) -> Buffer:
-    """The payload of the record at ``key`` whose header line is ``header``, streamed into one buffer.
+def read_payload(storage: Storage, key: str, head: bytes, header_size: int, payload_size: int) -> Buffer:
+    """The payload of the record at ``key``, of which ``head`` (``header_size`` bytes of header
+    line, then the payload's start) was read already, into one buffer.
 
     No backend exception escapes: an object replaced while it streams (s3fs's
     ``FileExpired``, or a header that changed) is :class:`RecordReplaced` (read it again),
@@ -32,7 +34,11 @@ def read_payload(storage: Storage, key: str, header: bytes, payload_size: int) -
     ``payload_size`` before the buffer is allocated.
     """
     try:
-        return _stream_payload(storage, key, header, payload_size)
+        if isinstance(head, ObjectHead):
+            buffer = _read_remote_payload(storage, key, head, header_size, payload_size)
+            if buffer is not None:
+                return buffer
+        return _stream_payload(storage, key, head[:header_size], payload_size)
     except (ResultkitError, RecordReplaced, FileNotFoundError):
         raise
     except Exception as exc:
@@ -44,6 +50,23 @@ def read_payload(storage: Storage, key: str, header: bytes, payload_size: int) -
             f"{storage.describe()}: could not stream the payload of record {key!r}: "
             f"{type(exc).__name__}: {exc}; retry, or check the storage is reachable"
         ) from exc
+
+
+def _read_remote_payload(storage: Storage, key: str, head: ObjectHead, header_size: int,
+                         payload_size: int) -> Buffer | None:
+    """The payload by the storage's parallel ranged reads, the part in ``head`` copied, not fetched again."""
+    if head.size != header_size + payload_size:
+        raise RecordCorruptError(
+            f"record {key!r} is {head.size} bytes but its header says {header_size} + {payload_size} "
+            "(payload_size); it is truncated or damaged"
+        )
+    buffer = allocate_payload_buffer(payload_size)
+    view = memoryview(buffer)
+    have = len(head) - header_size
+    view[:have] = memoryview(head)[header_size:]
+    if not storage.read_rest_into(key, head, view[have:]):
+        return None
+    return buffer
 
 
 def _stream_payload(storage: Storage, key: str, header: bytes, payload_size: int) -> Buffer:

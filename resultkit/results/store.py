@@ -457,7 +457,7 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
                 f"record {key!r} is truncated: {len(head)} of {end} bytes present"
             )
         else:
-            payload = read_payload(self.storage, key, head[:header_size], metadata.payload_size)
+            payload = read_payload(self.storage, key, head, header_size, metadata.payload_size)
             try:
                 verify_checksum(payload, metadata.payload_hash, key)
             except RecordCorruptError:

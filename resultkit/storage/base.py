@@ -161,6 +161,15 @@ class Storage(abc.ABC):
         """A binary stream over the object at ``key``, for large payloads."""
         return self._open_read(validate_key(key))
 
+    def read_rest_into(self, key: str, head: bytes, view: memoryview) -> bool:
+        """Fill ``view`` with the bytes of ``key`` that follow ``head`` (what ``read_head`` returned).
+
+        Object stores fetch them with parallel ranged reads pinned to the version ``head``
+        came from (a replaced object raises ``ObjectChanged``, never mixes versions).
+        False when this backend or ``head`` offers no such read: stream with ``open_read``.
+        """
+        return self._read_rest_into(validate_key(key), head, view)
+
     def write(self, key: str, data: Buffer | Iterable[Buffer]) -> None:
         """Atomically store ``data`` (bytes-like, or an iterable of bytes-like chunks) at ``key``."""
         key = validate_key(key)
@@ -248,6 +257,9 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def _open_read(self, key: str) -> IO[bytes]: ...
+
+    def _read_rest_into(self, key: str, head: bytes, view: memoryview) -> bool:
+        return False
 
     @abc.abstractmethod
     def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None: ...

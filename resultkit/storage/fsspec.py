@@ -3,9 +3,10 @@
 Writes are atomic on every kind of file system:
 
 - object stores: one PUT (``pipe_file``) for payloads up to ``single_put_limit``; above
-  it, a multipart/resumable upload through ``fs.open(path, "wb")`` that is completed only
-  when every chunk was written. On error the upload is discarded (aborted), so no
-  partial object ever appears;
+  it, on S3, a parallel multipart upload of the chunks in place (``parallel.py``), and
+  elsewhere (or for chunks that arrive from an iterator) a multipart/resumable upload
+  through ``fs.open(path, "wb")``. Either is completed only when every part was written.
+  On error the upload is discarded (aborted), so no partial object ever appears;
 - file systems with rename (``file``, ``sftp``...): a ``.rk-tmp-<uuid>`` file beside the
   target, then ``mv``;
 - ``memory://``: one ``pipe_file`` of the joined chunks.
@@ -17,6 +18,7 @@ travel to worker processes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import difflib
 import inspect
@@ -31,6 +33,7 @@ import fsspec
 from fsspec.core import split_protocol
 
 from ..errors import ConfigurationError, ResultkitError, StorageError
+from . import parallel
 from .base import RESERVED_PREFIX, Buffer, IncompleteUpload, Storage, hidden_from_listing
 from .retry import DEFAULT_RETRY, RetryPolicy, call_with_retries
 
@@ -157,18 +160,38 @@ class FsspecStorage(Storage):
     block_type = "fsspec"
     #: Payloads up to this size are sent in one PUT; larger ones stream as a multipart upload.
     single_put_limit: int = 16 << 20
-    #: Part size of multipart uploads (S3 needs >= 5 MiB).
+    #: Part size of multipart uploads and of the ranged reads of a large record (>= 5 MiB,
+    #: S3's smallest part). Set with ``part_size=``.
     part_size: int = 8 << 20
+    #: Parts uploaded or ranges read at once for one large record. Set with
+    #: ``transfer_concurrency=``.
+    transfer_concurrency: int = 8
     #: How transient faults are retried (on top of the client library's own retries).
     retry_policy: RetryPolicy = DEFAULT_RETRY
     #: Extra keyword arguments for ``cat_file`` on whole-object reads.
     _cat_options: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, url: str, *, env_options: Mapping[str, str] | None = None, **options: Any) -> None:
+    def __init__(self, url: str, *, env_options: Mapping[str, str] | None = None, part_size: int | None = None,
+                 transfer_concurrency: int | None = None, **options: Any) -> None:
         if not isinstance(url, str) or not url:
             raise ConfigurationError(
                 f"FsspecStorage url must be a non-empty string such as 's3://bucket/prefix', got {url!r}"
             )
+        self._transfer: dict[str, int] = {}
+        if part_size is not None:
+            if type(part_size) is not int or part_size < 5 << 20:
+                raise ConfigurationError(
+                    f"{type(self).__name__} part_size must be an int of at least 5 MiB (5242880, S3's "
+                    f"smallest multipart part), got {part_size!r}"
+                )
+            self.part_size = self._transfer["part_size"] = part_size
+        if transfer_concurrency is not None:
+            if type(transfer_concurrency) is not int or not 1 <= transfer_concurrency <= 64:
+                raise ConfigurationError(
+                    f"{type(self).__name__} transfer_concurrency must be an int from 1 to 64 (parts "
+                    f"moved at once), got {transfer_concurrency!r}"
+                )
+            self.transfer_concurrency = self._transfer["transfer_concurrency"] = transfer_concurrency
         protocol, _ = split_protocol(url)
         self.protocol: str = protocol or "file"
         self.url = url
@@ -202,7 +225,8 @@ class FsspecStorage(Storage):
         return (
             type(other) is type(self)
             and isinstance(other, FsspecStorage)
-            and (other.url, other.options, other.env_options) == (self.url, self.options, self.env_options)
+            and (other.url, other.options, other.env_options, other._transfer)
+            == (self.url, self.options, self.env_options, self._transfer)
         )
 
     def __hash__(self) -> int:
@@ -222,7 +246,7 @@ class FsspecStorage(Storage):
         return self.url
 
     def to_block(self) -> dict[str, Any]:
-        return {"url": self.url, "env_options": dict(self.env_options), **self.options}
+        return {"url": self.url, "env_options": dict(self.env_options), **self._transfer, **self.options}
 
     # -- the file system -----------------------------------------------------------------
 
@@ -300,8 +324,14 @@ class FsspecStorage(Storage):
                 raise FileNotFoundError(f"no object at key {key!r} in {self.describe()}")
             return b""
         path, fs = self.path_of(key), self.fs
+        read_head: Callable[[], bytes] = lambda: cast(bytes, fs.cat_file(path, start=0, end=size))  # noqa: E731
+        if self.protocol in ("s3", "s3a"):
+            bucket, _, name = path.partition("/")
+            read_head = partial(self._run, parallel.s3_head(fs, bucket, name, size))
+        elif self.protocol in ("gs", "gcs"):
+            read_head = partial(self._run, parallel.gcs_head(fs, path, size))
         try:
-            return cast(bytes, self._call("read the head of", key, lambda: fs.cat_file(path, start=0, end=size)))
+            return self._call("read the head of", key, lambda: read_head())
         except StorageError as exc:
             # A ranged GET of an empty object is "416 range not satisfiable" (S3, GCS): a
             # range from byte 0 is unsatisfiable only when the object is empty.
@@ -316,6 +346,31 @@ class FsspecStorage(Storage):
         path, fs = self.path_of(key), self.fs
         return cast("IO[bytes]", self._call("open", key, lambda: fs.open(path, "rb")))
 
+    def _run(self, coroutine: Any) -> Any:
+        """Run ``coroutine`` on the file system's event loop; cancelled if the caller is interrupted."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.fs.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # the coroutine aborts what it started (a multipart upload)
+            raise
+
+    def _read_rest_into(self, key: str, head: bytes, view: memoryview) -> bool:
+        if not isinstance(head, parallel.ObjectHead):
+            return False
+        path, fs = self.path_of(key), self.fs
+        part, concurrency = self.part_size, self.transfer_concurrency
+        if self.protocol in ("s3", "s3a"):
+            bucket, _, name = path.partition("/")
+            self._call("read", key, lambda: self._run(
+                parallel.s3_read_into(fs, bucket, name, head, view, part, concurrency)))
+            return True
+        if self.protocol in ("gs", "gcs"):
+            self._call("read", key, lambda: self._run(
+                parallel.gcs_read_into(fs, path, head, view, part, concurrency)))
+            return True
+        return False
+
     def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None:
         if self.protocol in _RENAME_PROTOCOLS:
             self._write_via_rename(key, chunks)
@@ -328,6 +383,15 @@ class FsspecStorage(Storage):
 
     def _write_object(self, key: str, chunks: Iterable[Buffer]) -> None:
         path, fs = self.path_of(key), self.fs
+        if isinstance(chunks, list) and self.protocol in ("s3", "s3a"):
+            views = [memoryview(chunk).cast("B") for chunk in chunks]
+            if sum(view.nbytes for view in views) > self.single_put_limit:
+                bucket, _, name = path.partition("/")
+                parts = parallel.plan_parts(views, self.part_size)
+                # Retried as a whole (the chunks stay in memory); a failed try aborts its upload.
+                self._call("write", key, lambda: self._run(
+                    parallel.s3_upload(fs, bucket, name, parts, self.transfer_concurrency)))
+                return
         pending = bytearray()
         iterator = iter(chunks)
         streaming = False

@@ -54,5 +54,6 @@ class GCSStorage(FsspecStorage):
         block: dict[str, Any] = {"bucket": self.bucket, "prefix": self.prefix}
         if "token" in self.env_options:
             block["token_env"] = self.env_options["token"]
+        block.update(self._transfer)
         block.update(self.options)
         return block

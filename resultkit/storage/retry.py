@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from ..errors import StorageError
 
-__all__ = ["DEFAULT_RETRY", "RetryPolicy", "call_with_retries", "is_replaced", "is_storage_fault",
+__all__ = ["DEFAULT_RETRY", "ObjectChanged", "RetryPolicy", "call_with_retries", "is_replaced", "is_storage_fault",
            "is_transient"]
 
 T = TypeVar("T")
@@ -43,6 +43,11 @@ _CLIENT_PACKAGES = frozenset({"aiobotocore", "aiohttp", "botocore", "diskcache",
                               "google", "paramiko", "requests", "s3fs", "sqlite3", "urllib3"})
 _PERMANENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
               NotADirectoryError)
+
+
+class ObjectChanged(OSError):
+    """An object was replaced or deleted between two reads of one load (never retried here:
+    the caller reads it again from the start)."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -81,7 +86,8 @@ def is_replaced(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if type(current).__name__ == "FileExpired" or _http_status_of(current) == 412:
+        if (isinstance(current, ObjectChanged) or type(current).__name__ == "FileExpired"
+                or _http_status_of(current) == 412):
             return True
         current = current.__cause__ or current.__context__
     return False
@@ -138,7 +144,7 @@ def call_with_retries(
     while True:
         try:
             return fn()
-        except FileNotFoundError:
+        except (FileNotFoundError, ObjectChanged):
             raise
         except Exception as exc:
             transient = is_transient(exc)

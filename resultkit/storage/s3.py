@@ -67,5 +67,6 @@ class S3Storage(FsspecStorage):
         block: dict[str, Any] = {"bucket": self.bucket, "prefix": self.prefix}
         for name, var in self.env_options.items():
             block[f"{name}_env"] = var
+        block.update(self._transfer)
         block.update(self.options)
         return block

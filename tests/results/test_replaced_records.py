@@ -25,13 +25,21 @@ class ReplacingS3Storage(S3Storage):
         self.opened = 0
         self.writer = ResultStore(S3Storage(self.bucket, self.prefix, **self.options))
 
-    def _open_read(self, key: str) -> IO[bytes]:
-        stream = super()._open_read(key)
+    def _replace(self, key: str) -> None:
         self.opened += 1
         if self.replacements:
             self.replacements -= 1
             self.writer.write(key, bytes([self.opened]) * SIZE)
+
+    def _open_read(self, key: str) -> IO[bytes]:
+        stream = super()._open_read(key)
+        self._replace(key)
         return stream
+
+    def _read_rest_into(self, key: str, head: bytes, view: memoryview) -> bool:
+        # The payload's ranged reads, pinned to the version the head came from.
+        self._replace(key)
+        return super()._read_rest_into(key, head, view)
 
 
 def _replacing(s3_bucket: str, s3_endpoint: str, replacements: int) -> ReplacingS3Storage:
