@@ -2,6 +2,11 @@
 
 The moto server runs as a separate process (started and stopped here), so it does not
 share the measuring process's GIL. Payload: a float64 array of the stated size.
+
+The big-record rows (256 MiB; 32 MiB with --quick) run each operation once in a fresh
+child process (``python bench_s3.py --child OP ...``), the contenders interleaved
+(resultkit, s3fs, resultkit, s3fs, ...), and report the median time and the child's
+peak RSS over the value's size (1.0x: no memory beyond the value itself).
 """
 
 from __future__ import annotations
@@ -9,20 +14,26 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import statistics
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from _harness import (
     Config,
+    PeakMemory,
     Row,
     Section,
     Unavailable,
     child_env,
+    emit_child_result,
     fmt_bytes,
     free_port,
     median_time,
+    run_child,
     wait_http,
 )
 
@@ -102,6 +113,90 @@ def run(config: Config) -> list[Section]:
             read.add(Row("s3fs cat (bare bytes)", seconds, n, nbytes=nbytes, is_floor=True,
                          note="default options: HEAD + GET"))
             sections += [write, read]
+        sections += _big_record_sections(config, endpoint, bucket)
     if not sections:
         raise Unavailable("moto server did not start")
     return sections
+
+
+# -- one big record, each operation in a fresh process ------------------------------------------
+
+_BIG_KEY = "big/value"
+_OPS = {"write": ("resultkit write", "s3fs pipe"), "read": ("resultkit read", "s3fs cat")}
+
+
+def _child(op: str, endpoint: str, bucket: str, nbytes: int) -> None:
+    """One operation on the big record; emits its seconds and peak RSS over ``nbytes``."""
+    import numpy as np
+    import s3fs
+
+    from resultkit.results import ResultStore
+    from resultkit.storage import S3Storage
+
+    fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True, use_listings_cache=False)
+    store = ResultStore(S3Storage(bucket, "resultkit", endpoint_url=endpoint))
+    store.warm_up()
+    store.storage.exists("warm")  # the client and its connection pool, before the baseline
+    fs.exists(f"{bucket}/warm")
+    memory = PeakMemory()
+    value: Any = None
+    if op in ("resultkit write", "s3fs pipe"):
+        # The value is built after the baseline: 1.0x means nothing beyond the value itself.
+        # One allocation each: an array for resultkit, a bytearray (which s3fs slices) for s3fs.
+        value = np.empty(nbytes // 8) if op == "resultkit write" else bytearray(nbytes)
+        np.random.default_rng(1).standard_normal(out=np.frombuffer(value, dtype=np.float64))
+    start = time.perf_counter()
+    if op == "resultkit write":
+        store.write(_BIG_KEY, value)
+    elif op == "s3fs pipe":
+        fs.pipe(f"{bucket}/bare/{_BIG_KEY}", value)
+    elif op == "resultkit read":
+        value = store.read(_BIG_KEY).result
+    else:
+        value = fs.cat(f"{bucket}/bare/{_BIG_KEY}")
+    seconds = time.perf_counter() - start
+    emit_child_result({"seconds": seconds, "peak": memory.ratio(nbytes)})
+
+
+def _big_record_sections(config: Config, endpoint: str, bucket: str) -> list[Section]:
+    nbytes = (32 << 20) if config.quick else (256 << 20)
+    repeat = config.repeats(3, 2)
+    sections = []
+    for kind, contenders in _OPS.items():
+        samples: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+        failed: dict[str, str] = {}
+        for _ in range(repeat):
+            for name in contenders:  # interleaved: A B A B ...
+                if name in failed:
+                    continue
+                try:
+                    samples[name].append(run_child(
+                        [sys.executable, __file__, "--child", name, endpoint, bucket, str(nbytes)], timeout=600))
+                except Unavailable as exc:
+                    failed[name] = str(exc)
+        section = Section(
+            f"S3 (moto) {kind} of one {fmt_bytes(nbytes)} record, each in a new process",
+            "Median per operation, contenders interleaved in one run; peak = the child's peak RSS "
+            "over the value's size. resultkit: parallel multipart upload from the array's buffer / "
+            "parallel ranged GETs into the payload buffer; s3fs: pipe of bytes / cat (defaults).",
+            target="resultkit at least as fast as s3fs, peak at most 1.3x",
+            extra_columns=("peak RSS / value",))
+        for name in contenders:
+            library = "resultkit" if name.startswith("resultkit") else name + " (bare bytes)"
+            if name in failed:
+                section.unavailable(library, failed[name][:200])
+                continue
+            runs = samples[name]
+            section.add(Row(library, statistics.median(r["seconds"] for r in runs), len(runs), nbytes=nbytes,
+                            extra={"peak RSS / value": f"{statistics.median(r['peak'] for r in runs):.2f}x"},
+                            is_floor=not name.startswith("resultkit")))
+        rk, bare = (section.rows[0], section.rows[1]) if len(section.rows) == 2 else (None, None)
+        if rk is not None and bare is not None and rk.seconds and bare.seconds:
+            peak = statistics.median(r["peak"] for r in samples[contenders[0]])
+            section.target_met = rk.seconds <= bare.seconds and peak <= 1.3
+        sections.append(section)
+    return sections
+
+
+if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "--child":
+    _child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))

@@ -387,7 +387,9 @@ class FsspecStorage(Storage):
             views = [memoryview(chunk).cast("B") for chunk in chunks]
             if sum(view.nbytes for view in views) > self.single_put_limit:
                 bucket, _, name = path.partition("/")
-                parts = parallel.plan_parts(views, self.part_size)
+                total = sum(view.nbytes for view in views)
+                parts = parallel.plan_parts(views, parallel.wave_size(total, self.part_size,
+                                                                      self.transfer_concurrency))
                 # Retried as a whole (the chunks stay in memory); a failed try aborts its upload.
                 self._call("write", key, lambda: self._run(
                     parallel.s3_upload(fs, bucket, name, parts, self.transfer_concurrency)))

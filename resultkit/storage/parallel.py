@@ -26,8 +26,9 @@ from typing import Any
 from .retry import ObjectChanged
 
 __all__ = ["ObjectHead", "PartBody", "gcs_head", "gcs_read_into", "plan_parts", "s3_head", "s3_read_into",
-           "s3_upload"]
+           "s3_upload", "wave_size"]
 
+_SEND_SLICE = 1 << 20
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -108,8 +109,22 @@ class PartBody:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[memoryview]:
+        # In slices of at most 1 MiB: aiohttp waits for the socket to drain between writes,
+        # so a part in flight holds no copy of itself in the transport's buffer.
         for piece in self._slices(self._size):
-            yield piece
+            for start in range(0, piece.nbytes, _SEND_SLICE):
+                yield piece[start : start + _SEND_SLICE]
+
+
+def wave_size(total: int, part_size: int, concurrency: int) -> int:
+    """The size of each part or range when ``total`` bytes move ``concurrency`` at a time.
+
+    At least ``part_size``, and large enough that all of them move in one wave: fewer
+    requests (each costs the server a whole-object read on some S3 implementations)
+    and no part waits for another.
+    """
+    per_request = -(-total // max(1, concurrency))
+    return max(part_size, -(-per_request // _SEND_SLICE) * _SEND_SLICE)
 
 
 def plan_parts(buffers: Sequence[memoryview], part_size: int) -> list[list[memoryview]]:
@@ -242,8 +257,8 @@ async def s3_read_into(fs: Any, bucket: str, key: str, head: ObjectHead, view: m
                 raise ObjectChanged(f"{bucket}/{key}: a ranged read returned {received} of {stop - start} bytes")
         return get
 
-    await _bounded([getter(start, stop) for start, stop in _ranges(view.nbytes, part_size)],
-                   concurrency)
+    size = wave_size(view.nbytes, part_size, concurrency)
+    await _bounded([getter(start, stop) for start, stop in _ranges(view.nbytes, size)], concurrency)
 
 
 # -- GCS -------------------------------------------------------------------------------------
@@ -279,5 +294,5 @@ async def gcs_read_into(fs: Any, path: str, head: ObjectHead, view: memoryview, 
             view[start:stop] = data
         return get
 
-    await _bounded([getter(start, stop) for start, stop in _ranges(view.nbytes, part_size)],
-                   concurrency)
+    size = wave_size(view.nbytes, part_size, concurrency)
+    await _bounded([getter(start, stop) for start, stop in _ranges(view.nbytes, size)], concurrency)
