@@ -212,3 +212,75 @@ def test_peak_memory_of_a_64_mib_read_stays_under_1_3x(s3_bucket: str, s3_endpoi
     growth, nbytes = map(int, done.stdout.split())
     assert nbytes == size
     assert growth < 1.3 * size, f"peak RSS grew by {growth / MiB:.1f} MiB for a {size / MiB:.0f} MiB value"
+
+
+def test_on_a_versioned_bucket_a_record_replaced_mid_read_is_served_whole_from_the_version_first_seen(
+    s3_bucket: str, s3_endpoint: str,
+) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=s3_endpoint).put_bucket_versioning(
+        Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
+    storage, fs = _s3(s3_bucket, s3_endpoint)
+    store = ResultStore(storage)
+    old, new = _value(), tuple(-a for a in _value())
+    store.write("k", new)
+    new_bytes = storage.read("k")
+    store.write("k", old)
+    replaced = []
+
+    async def replace_during_the_rest(inner: Any, method: str, kwargs: dict[str, Any]) -> None:
+        if method == "get_object" and "IfMatch" in kwargs and not replaced:
+            replaced.append(kwargs["VersionId"])
+            await s3fs.S3FileSystem._call_s3(inner, "put_object", Bucket=kwargs["Bucket"], Key=kwargs["Key"],
+                                             Body=new_bytes)
+
+    fs.hook = replace_during_the_rest
+    assert _same(store.read("k").result, old)  # every range came from the pinned VersionId
+    assert replaced and _same(store.read("k").result, new)
+
+
+_KILLED_WRITER = """
+import sys
+import numpy as np
+import s3fs
+from resultkit.results import ResultStore
+from resultkit.storage import S3Storage
+
+class HeldAfterOnePart(s3fs.S3FileSystem):
+    parts = 0
+    async def _call_s3(self, method, *args, **kwargs):
+        answer = await super()._call_s3(method, *args, **kwargs)
+        if method == "upload_part":
+            HeldAfterOnePart.parts += 1
+            if HeldAfterOnePart.parts == 1:
+                print("uploading", flush=True)
+                await self.loop.run_in_executor(None, sys.stdin.read)  # held here until SIGKILLed
+        return answer
+
+bucket, endpoint = sys.argv[1:3]
+storage = S3Storage(bucket, "big", endpoint_url=endpoint, part_size=5 << 20, transfer_concurrency=1)
+storage._fs = HeldAfterOnePart(endpoint_url=endpoint, skip_instance_cache=True)
+storage.single_put_limit = 5 << 20
+ResultStore(storage).write("k", np.zeros(2 << 20))
+"""
+
+
+def test_gc_aborts_the_parallel_upload_of_a_sigkilled_writer(s3_bucket: str, s3_endpoint: str) -> None:
+    import signal
+
+    from resultkit.cli import main
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, s3_bucket, s3_endpoint],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "uploading"
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(30)
+    storage = S3Storage(s3_bucket, "big", endpoint_url=s3_endpoint, skip_instance_cache=True)
+    assert [upload.path for upload in storage.incomplete_uploads()] == ["k"] and not storage.exists("k")
+    assert main(["gc", f"s3://{s3_bucket}/big", "--option", f"endpoint_url={s3_endpoint}",
+                 "--uploads-older-than", "0s"]) == 0
+    assert storage.incomplete_uploads() == [] and not storage.exists("k")
