@@ -26,6 +26,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from functools import partial
 from typing import IO, Any, ClassVar, TypeVar, cast
 
@@ -50,6 +51,8 @@ EXTRA_FOR_PROTOCOL = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 _RENAME_PROTOCOLS = frozenset({"file", "local", "sftp", "ssh", "smb", "hdfs", "arrow_hdfs"})
 # Held entirely in this process: joining the chunks costs nothing a PUT would not.
 _IN_PROCESS_PROTOCOLS = frozenset({"memory"})
+# Where a GCS write keeps its parts until they are composed: one folder per write.
+_PARTS_FOLDER = RESERVED_PREFIX + "parts"
 # Keys of fsspec's ``info()`` that change when an object is replaced, most specific first.
 _VERSION_FIELDS = ("generation", "ETag", "etag", "VersionId", "ino", "mtime", "LastModified",
                    "updated", "created", "size")
@@ -394,6 +397,18 @@ class FsspecStorage(Storage):
                 self._call("write", key, lambda: self._run(
                     parallel.s3_upload(fs, bucket, name, parts, self.transfer_concurrency)))
                 return
+        if isinstance(chunks, list) and self.protocol in ("gs", "gcs"):
+            views = [memoryview(chunk).cast("B") for chunk in chunks]
+            total = sum(view.nbytes for view in views)
+            if total > self.single_put_limit:
+                pieces = parallel.plan_compose_parts(
+                    views, parallel.wave_size(total, self.part_size, self.transfer_concurrency))
+                if len(pieces) <= parallel.GCS_MAX_COMPOSE:
+                    # Beside the storage's other objects, under a reserved (never listed) name.
+                    folder = f"{self.root}/{_PARTS_FOLDER}/{uuid.uuid4().hex}"
+                    self._call("write", key, lambda: self._run(
+                        parallel.gcs_upload(fs, path, pieces, folder, self.transfer_concurrency)))
+                    return
         pending = bytearray()
         iterator = iter(chunks)
         streaming = False
@@ -493,12 +508,32 @@ class FsspecStorage(Storage):
         bucket, _, prefix = self.root.partition("/")
         return bucket, prefix + "/" if prefix else ""
 
-    def incomplete_uploads(self) -> Sequence[IncompleteUpload]:
-        """S3 multipart uploads in progress under this storage's prefix (a SIGKILLed writer's parts).
+    def _gcs_part_folders(self) -> list[IncompleteUpload]:
+        """The part folders of GCS writes that never composed them (their writer died)."""
+        base = f"{self.root}/{_PARTS_FOLDER}"
+        fs = self.fs
+        fs.invalidate_cache(base)
+        try:
+            found = self._call("list the parts under", _PARTS_FOLDER, lambda: fs.find(base, detail=True))
+        except FileNotFoundError:
+            return []
+        oldest: dict[str, datetime] = {}
+        for name, info in found.items():
+            folder = name[len(base) + 1:].partition("/")[0]
+            created = info.get("timeCreated") or info.get("updated")
+            when = (datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str)
+                    else datetime.now(timezone.utc))
+            oldest[folder] = min(when, oldest.get(folder, when))
+        return [IncompleteUpload(f"{_PARTS_FOLDER}/{folder}", folder, when) for folder, when in oldest.items()]
 
-        Other protocols have none to list: GCS resumable sessions expire by themselves
-        after a week and hold no listable parts.
+    def incomplete_uploads(self) -> Sequence[IncompleteUpload]:
+        """Uploads in progress under this storage's prefix: S3 multipart uploads, and the parts
+        of GCS writes not yet composed (a SIGKILLed writer's leftovers, for ``resultkit gc``).
+
+        GCS resumable sessions expire by themselves after a week and hold no listable parts.
         """
+        if self.protocol in ("gs", "gcs"):
+            return self._gcs_part_folders()
         if self.protocol not in ("s3", "s3a"):
             return []
         bucket, prefix = self._bucket_and_prefix()
@@ -516,7 +551,15 @@ class FsspecStorage(Storage):
             markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
 
     def abort_upload(self, upload: IncompleteUpload) -> bool:
-        """Abort an S3 multipart upload, freeing its parts; False if it had already ended."""
+        """Abort an upload, freeing its parts; False if it had already ended."""
+        if self.protocol in ("gs", "gcs") and upload.path == f"{_PARTS_FOLDER}/{upload.upload_id}":
+            base, fs = f"{self.root}/{upload.path}", self.fs
+            fs.invalidate_cache(base)
+            try:
+                self._call("delete the parts of", upload.path, lambda: fs.rm(base, recursive=True))
+            except FileNotFoundError:
+                return False
+            return True
         if self.protocol not in ("s3", "s3a"):
             return False
         bucket, prefix = self._bucket_and_prefix()

@@ -23,10 +23,11 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from .._types import Buffer
 from .retry import ObjectChanged
 
-__all__ = ["ObjectHead", "PartBody", "gcs_head", "gcs_read_into", "plan_parts", "s3_head", "s3_read_into",
-           "s3_upload", "wave_size"]
+__all__ = ["GCS_MAX_COMPOSE", "ObjectHead", "PartBody", "gcs_head", "gcs_read_into", "gcs_upload",
+           "plan_compose_parts", "plan_parts", "s3_head", "s3_read_into", "s3_upload", "wave_size"]
 
 _SEND_SLICE = 1 << 20
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -262,6 +263,58 @@ async def s3_read_into(fs: Any, bucket: str, key: str, head: ObjectHead, view: m
 
 
 # -- GCS -------------------------------------------------------------------------------------
+
+
+#: GCS composes at most this many objects in one request.
+GCS_MAX_COMPOSE = 32
+# Buffers smaller than this are joined with their neighbours into one GCS part.
+_SMALL = 1 << 20
+
+
+def plan_compose_parts(buffers: Sequence[memoryview], part_size: int) -> list[Buffer]:
+    """GCS parts that never cross a big buffer: slices of each buffer of at most ``part_size``,
+    runs of small buffers (the header, pickle's frames) joined into one part."""
+    parts: list[Buffer] = []
+    small: list[memoryview] = []
+    for view in buffers:
+        if view.nbytes < _SMALL:
+            small.append(view)
+            continue
+        if any(small):
+            parts.append(b"".join(small))
+        small = []
+        parts.extend(view[start : start + part_size] for start in range(0, view.nbytes, part_size))
+    if any(small):
+        parts.append(b"".join(small))
+    return parts
+
+
+async def gcs_upload(fs: Any, path: str, parts: Sequence[Buffer], temp_folder: str, concurrency: int) -> None:
+    """Upload ``parts`` in parallel as objects in ``temp_folder``, compose them into ``path``
+    at once (readers see the whole object or nothing), then delete the parts."""
+    from gcsfs.core import initiate_upload
+
+    bucket, _, _ = path.partition("/")
+    names = [f"{temp_folder}/{number:05d}" for number in range(len(parts))]
+
+    def sender(name: str, data: Buffer) -> Callable[[], Awaitable[None]]:
+        async def send() -> None:
+            location = await initiate_upload(fs, bucket, name.partition("/")[2])
+            size = memoryview(data).nbytes
+            # The whole part in one request of its resumable session; aiohttp sends the view as it is.
+            await fs._call("PUT", location, data=data, headers={
+                "Content-Range": f"bytes 0-{size - 1}/{size}", "Content-Length": str(size),
+                "Content-Type": "application/octet-stream"})
+        return send
+
+    try:
+        await _bounded([sender(name, data) for name, data in zip(names, parts, strict=True)], concurrency)
+        await fs._merge(path, names)
+    finally:
+        # Shielded: an interrupted write still deletes its parts (``gc`` sweeps what a
+        # killed writer left: see FsspecStorage.incomplete_uploads).
+        await asyncio.shield(asyncio.gather(*(fs._rm_file(name) for name in names), return_exceptions=True))
+        fs.invalidate_cache(path)
 
 
 async def gcs_head(fs: Any, path: str, size: int) -> bytes:

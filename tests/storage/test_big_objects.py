@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import gcsfs
 import numpy as np
 import pytest
 import s3fs
@@ -243,6 +244,7 @@ def test_on_a_versioned_bucket_a_record_replaced_mid_read_is_served_whole_from_t
 _KILLED_WRITER = """
 import sys
 import numpy as np
+import gcsfs
 import s3fs
 from resultkit.results import ResultStore
 from resultkit.storage import S3Storage
@@ -284,3 +286,71 @@ def test_gc_aborts_the_parallel_upload_of_a_sigkilled_writer(s3_bucket: str, s3_
     assert main(["gc", f"s3://{s3_bucket}/big", "--option", f"endpoint_url={s3_endpoint}",
                  "--uploads-older-than", "0s"]) == 0
     assert storage.incomplete_uploads() == [] and not storage.exists("k")
+
+
+class RecordingGCSFileSystem(gcsfs.GCSFileSystem):  # type: ignore[misc]
+    """The real gcsfs, recording each request's method and path and able to fail one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[str, str]] = []
+        self.fail_on: Any = None
+
+    async def _call(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append((method, path))
+        if self.fail_on is not None and self.fail_on(method, path, len(self.calls)):
+            raise PermissionError(f"injected: {method} {path} refused")
+        return await super()._call(method, path, *args, **kwargs)
+
+
+def _gcs(bucket: str, endpoint: str) -> tuple[GCSStorage, RecordingGCSFileSystem]:
+    storage = GCSStorage(bucket, "big", token="anon", project="test", endpoint_url=endpoint,
+                         skip_instance_cache=True, part_size=PART, transfer_concurrency=3)
+    fs = RecordingGCSFileSystem(token="anon", project="test", endpoint_url=endpoint, skip_instance_cache=True)
+    storage._fs = fs
+    storage.single_put_limit = PART
+    return storage, fs
+
+
+def test_a_gcs_record_is_uploaded_as_parallel_parts_composed_at_once(gcs_bucket: str, gcs_endpoint: str) -> None:
+    storage, fs = _gcs(gcs_bucket, gcs_endpoint)
+    value = _value()
+    ResultStore(storage).write("k", value)
+    assert any(path.endswith("/compose") for _, path in fs.calls)
+    assert len([1 for method, path in fs.calls if method == "POST" and "uploadType" not in path
+                and "upload/storage" in path]) >= 3  # one resumable session per part
+    assert storage.incomplete_uploads() == []  # the parts were deleted once composed
+    assert list(storage.list()) == ["k"]
+    assert _same(ResultStore(storage).read("k").result, value)
+
+
+def test_a_gcs_upload_that_fails_midway_leaves_no_record_and_no_parts(gcs_bucket: str, gcs_endpoint: str) -> None:
+    storage, fs = _gcs(gcs_bucket, gcs_endpoint)
+    sessions = []
+
+    def third_session(method: str, path: str, _: int) -> bool:
+        if method == "POST" and "upload/storage" in path:
+            sessions.append(path)
+            return len(sessions) == 3
+        return False
+
+    fs.fail_on = third_session
+    with pytest.raises(StorageError, match="refused"):
+        ResultStore(storage).write("k", _value())
+    fs.fail_on = None
+    assert not storage.exists("k") and storage.incomplete_uploads() == []
+    assert fs.find(f"{gcs_bucket}/big") == []
+
+
+def test_gc_sweeps_the_parts_a_killed_gcs_writer_left(gcs_bucket: str, gcs_endpoint: str) -> None:
+    from resultkit.cli import main
+
+    storage, fs = _gcs(gcs_bucket, gcs_endpoint)
+    # What a writer killed after uploading two parts leaves: parts under a reserved folder.
+    fs.pipe(f"{gcs_bucket}/big/.rk-parts/0123abcd/00000", b"a" * 10)
+    fs.pipe(f"{gcs_bucket}/big/.rk-parts/0123abcd/00001", b"b" * 10)
+    assert list(storage.list()) == []  # never listed as records
+    assert [upload.path for upload in storage.incomplete_uploads()] == [".rk-parts/0123abcd"]
+    assert main(["gc", f"gs://{gcs_bucket}/big", "--option", f"endpoint_url={gcs_endpoint}",
+                 "--option", "token=anon", "--uploads-older-than", "0s"]) == 0
+    assert storage.incomplete_uploads() == [] and fs.find(f"{gcs_bucket}/big") == []
