@@ -216,7 +216,7 @@ async def s3_head(fs: Any, bucket: str, key: str, size: int) -> bytes:
 
 
 async def _fill(body: Any, view: memoryview) -> int:
-    """Copy a response body into ``view`` as it arrives; returns the bytes received."""
+    """Copy a response body (botocore's or aiohttp's stream) into ``view`` as it arrives."""
     filled = 0
     try:
         while filled < view.nbytes:
@@ -226,7 +226,9 @@ async def _fill(body: Any, view: memoryview) -> int:
             view[filled : filled + len(chunk)] = chunk
             filled += len(chunk)
     finally:
-        body.close()
+        close = getattr(body, "close", None)  # aiohttp's stream closes with its response
+        if close is not None:
+            close()
     return filled
 
 
@@ -330,21 +332,29 @@ async def gcs_head(fs: Any, path: str, size: int) -> bytes:
 async def gcs_read_into(fs: Any, path: str, head: ObjectHead, view: memoryview, part_size: int,
                         concurrency: int) -> None:
     """Fill ``view`` with the object's bytes after ``head``, by ranged GETs of its generation."""
+    from gcsfs.retry import validate_response
+
     offset = len(head)
-    url = fs.url(path, generation=head.version["generation"])
+    generation = head.version["generation"]
+    url = fs.url(path)
 
     def getter(start: int, stop: int) -> Callable[[], Awaitable[None]]:
         async def get() -> None:
-            try:
-                headers, data = await fs._call(
-                    "GET", url, headers={"Range": f"bytes={offset + start}-{offset + stop - 1}"})
-            except FileNotFoundError:  # that generation is gone: replaced or deleted
-                raise ObjectChanged(f"{path} was replaced while it was read") from None
-            if headers.get("x-goog-generation", head.version["generation"]) != head.version["generation"]:
-                raise ObjectChanged(f"{path} was replaced while it was read")
-            if len(data) != stop - start:
-                raise ObjectChanged(f"{path}: a ranged read returned {len(data)} of {stop - start} bytes")
-            view[start:stop] = data
+            # gcsfs's own streamed GET (as its get_file does), so each range lands in the
+            # caller's memory as it arrives instead of being held whole first.
+            await fs._set_session()
+            headers = fs._get_headers({"Range": f"bytes={offset + start}-{offset + stop - 1}"})
+            async with fs.session.get(url=url, params=fs._get_params({"generation": generation}),
+                                      headers=headers, timeout=fs.requests_timeout) as answer:
+                if answer.status == 404:  # that generation is gone: replaced or deleted
+                    raise ObjectChanged(f"{path} was replaced while it was read")
+                if answer.status >= 400:
+                    validate_response(answer.status, await answer.read(), path)
+                if answer.headers.get("x-goog-generation", generation) != generation:
+                    raise ObjectChanged(f"{path} was replaced while it was read")
+                received = await _fill(answer.content, view[start:stop])
+            if received != stop - start:
+                raise ObjectChanged(f"{path}: a ranged read returned {received} of {stop - start} bytes")
         return get
 
     size = wave_size(view.nbytes, part_size, concurrency)
