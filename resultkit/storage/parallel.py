@@ -27,7 +27,7 @@ from .._types import Buffer
 from .retry import ObjectChanged
 
 __all__ = ["GCS_MAX_COMPOSE", "ObjectHead", "PartBody", "gcs_head", "gcs_read_into", "gcs_upload",
-           "plan_compose_parts", "plan_parts", "s3_head", "s3_read_into", "s3_upload", "wave_size"]
+           "plan_compose_parts", "plan_parts", "s3_head", "s3_put", "s3_read_into", "s3_upload", "wave_size"]
 
 _SEND_SLICE = 1 << 20
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -61,7 +61,7 @@ class PartBody:
     """One upload part: consecutive memoryview slices read in place (no join, no copy).
 
     botocore reads it (``read``/``seek``/``tell``/``len``) to checksum and sign it;
-    aiohttp sends it as an async iterable of the slices.
+    aiohttp sends it as an async iterable of the slices, from the current position.
     """
 
     def __init__(self, views: Sequence[memoryview]) -> None:
@@ -194,6 +194,14 @@ async def s3_upload(fs: Any, bucket: str, key: str, parts: Sequence[Sequence[mem
         fs.invalidate_cache(f"{bucket}/{key}")
 
 
+async def s3_put(fs: Any, bucket: str, key: str, views: Sequence[memoryview]) -> None:
+    """One PUT of ``views``, read in place."""
+    try:
+        await fs._call_s3("put_object", Bucket=bucket, Key=key, Body=PartBody(views))
+    finally:
+        fs.invalidate_cache(f"{bucket}/{key}")
+
+
 def _s3_pin(answer: dict[str, Any]) -> dict[str, str]:
     pin = {"IfMatch": answer["ETag"]}
     if answer.get("VersionId") not in (None, "", "null"):
@@ -303,8 +311,9 @@ async def gcs_upload(fs: Any, path: str, parts: Sequence[Buffer], temp_folder: s
         async def send() -> None:
             location = await initiate_upload(fs, bucket, name.partition("/")[2])
             size = memoryview(data).nbytes
-            # The whole part in one request of its resumable session; aiohttp sends the view as it is.
-            await fs._call("PUT", location, data=data, headers={
+            # The whole part in one request of its resumable session, sent in slices from
+            # the buffer (gcsfs seeks the body back to 0 before each try).
+            await fs._call("PUT", location, data=PartBody([memoryview(data)]), headers={
                 "Content-Range": f"bytes 0-{size - 1}/{size}", "Content-Length": str(size),
                 "Content-Type": "application/octet-stream"})
         return send

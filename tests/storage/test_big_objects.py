@@ -115,6 +115,24 @@ def test_a_multipart_record_round_trips_byte_exact_and_the_head_is_not_fetched_t
     assert len(gets) == 1 + -(-(size - first) // PART)
 
 
+def test_a_record_under_the_multipart_limit_is_one_put_read_from_its_buffers(
+    s3_bucket: str, s3_endpoint: str,
+) -> None:
+    storage, fs = _s3(s3_bucket, s3_endpoint)
+    bodies = []
+
+    async def keep_body(_: Any, method: str, kwargs: dict[str, Any]) -> None:
+        if method == "put_object":
+            bodies.append(kwargs["Body"])
+
+    fs.hook = keep_body
+    value = np.random.default_rng(5).standard_normal(3 * MiB // 8)  # 3 MiB: one PUT
+    ResultStore(storage).write("k", value)
+    assert [m for m, _ in fs.calls if m in ("put_object", "upload_part")] == ["put_object"]
+    assert len(bodies) == 1 and isinstance(bodies[0], PartBody)  # the buffers in place, not joined
+    assert np.array_equal(ResultStore(storage).read("k").result, value)
+
+
 def test_an_upload_that_fails_midway_leaves_no_record_and_no_stale_upload(
     s3_bucket: str, s3_endpoint: str,
 ) -> None:
