@@ -2,9 +2,11 @@
 
 Writes: the caller's buffers (a record's header and its serializer's out-of-band
 buffers) are cut into parts by slicing memoryviews, never joined; each part is sent as
-an :class:`PartBody` that botocore and aiohttp read in place. The upload is completed
-only when every part arrived, and aborted on any error, so no reader sees a partial
-object (``resultkit gc`` aborts the uploads of writers that died).
+a :class:`PartBody` that botocore and aiohttp read in place. On S3 the parts form one
+multipart upload, completed only when every part arrived and aborted on any error; on
+GCS they are uploaded as objects under a reserved folder and composed into the target
+in one request, then deleted. Either way no reader sees a partial object, and
+``resultkit gc`` sweeps what a writer that died left.
 
 Reads: :class:`ObjectHead` is the first bytes of an object together with the object's
 total size and version (ETag / VersionId on S3, generation on GCS), taken from the
