@@ -8,6 +8,7 @@ is documented in ``docs/record-format.md``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -25,6 +26,7 @@ __all__ = [
     "MAX_HEADER_SIZE",
     "RECORD_FORMAT",
     "RECORD_VERSION",
+    "HeadReader",
     "canonical_header_bytes",
     "ResultRecord",
     "ResultRecordMetadata",
@@ -33,6 +35,8 @@ __all__ = [
     "format_timestamp",
     "header_dict",
     "parse_timestamp",
+    "read_header",
+    "split_frame",
 ]
 
 #: The ``format`` name every record header starts with.
@@ -268,6 +272,53 @@ def _check_header_hash(line: bytes) -> None:
     stored = line[hashed_size + _HASH_MEMBER_SIZE : -2]
     if xxhash.xxh3_128_hexdigest(memoryview(line)[:hashed_size]).encode() != stored:
         raise RecordCorruptError("record header fails its checksum (header_hash); it was damaged")
+
+
+# -- the frame: header line, b"\n", payload ------------------------------------------
+
+#: ``Storage.read_head``: at most the first ``size`` bytes of the object at ``key``.
+HeadReader = Callable[[str, int], bytes]
+
+
+def split_frame(head: bytes | bytearray, key: str, end: int | None = None) -> tuple[bytes, int]:
+    """(header line without its newline, payload offset) from all of a record's first bytes.
+
+    ``head[:end]`` is taken as everything there is (the whole record, or as much of it as
+    one read returned); ``RecordCorruptError`` when it holds no complete header line.
+    """
+    size = len(head) if end is None else end
+    newline = head.find(b"\n", 0, size)
+    if newline < 0:
+        raise _no_header_line(key, size, whole=size < MAX_HEADER_SIZE)
+    return bytes(head[:newline]), newline + 1
+
+
+def read_header(read_head: HeadReader, key: str, size: int,
+                head: bytes | None = None) -> tuple[bytes, int, int]:
+    """(head, payload offset, bytes asked for): a record's first bytes, read until they hold the header.
+
+    ``head`` is a first read of ``size`` bytes already made (else one is made here). A read
+    shorter than asked for is the whole record; a longer header grows the read up to
+    ``MAX_HEADER_SIZE``, so ``RecordCorruptError`` names an empty, truncated or headerless record.
+    """
+    if head is None:
+        head = read_head(key, size)
+    while True:
+        newline = head.find(b"\n")
+        if newline >= 0:
+            return head, newline + 1, size
+        if len(head) < size or size >= MAX_HEADER_SIZE:
+            raise _no_header_line(key, len(head), whole=len(head) < size)
+        size = min(size * 16, MAX_HEADER_SIZE)
+        head = read_head(key, size)
+
+
+def _no_header_line(key: str, size: int, whole: bool) -> RecordCorruptError:
+    if not size:
+        return RecordCorruptError(f"record {key!r} is empty")
+    if whole:
+        return RecordCorruptError(f"record {key!r} has no header line (truncated or not a record)")
+    return RecordCorruptError(f"record {key!r} has no header line in its first {size} bytes")
 
 
 def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any], ResultRecordMetadata]:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from .._env import env_setting, resultkit_home
-from .._types import Buffer
+from .._types import Buffer, as_byte_view
 from ..errors import (
     ConfigurationError,
     RecordCorruptError,
@@ -39,16 +39,16 @@ from ._prefect_calls import (
     default_storage_key,
 )
 from ._streams import RecordReplaced, read_payload
-from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
+from .checksum import BLAKE3, XXH3_128, checksum, verify_checksum
 from .journal import commit_finished
 from .literal import ResultLiteral
 from .record import (
-    MAX_HEADER_SIZE,
     ResultRecord,
     ResultRecordMetadata,
     decode_header,
     encode_header,
     header_dict,
+    read_header,
 )
 from .reference import ResultReference
 from .signing import resolve_signing_key, sign_header, verify_header
@@ -368,20 +368,9 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
 
         ``len(head) < requested`` means ``head`` is the whole record.
         """
-        while True:
-            newline = head.find(b"\n")
-            if newline >= 0:
-                break
-            if not head:
-                raise RecordCorruptError(f"record {key!r} is empty")
-            if len(head) < requested:
-                raise RecordCorruptError(f"record {key!r} has no header line (truncated or not a record)")
-            if requested >= MAX_HEADER_SIZE:
-                raise RecordCorruptError(f"record {key!r} has no header line in its first {requested} bytes")
-            requested = min(requested * 16, MAX_HEADER_SIZE)
-            head = self.storage.read_head(key, requested)
+        head, header_size, requested = read_header(self.storage.read_head, key, requested, head)
         try:
-            header, metadata = decode_header(head[:newline])
+            header, metadata = decode_header(head[: header_size - 1])
         except RecordCorruptError as exc:
             raise RecordCorruptError(f"record {key!r}: {exc}") from None
         if metadata.storage_key != key:
@@ -391,7 +380,7 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
             verify_header(header, self._signing_key, key)
             if not metadata.payload_hash.startswith(BLAKE3 + ":"):
                 raise RecordCorruptError(f"signed record {key!r} must carry a blake3 payload hash")
-        return newline + 1, metadata, head, requested
+        return header_size, metadata, head, requested
 
     def _read_header(self, key: str) -> tuple[int, ResultRecordMetadata]:
         header_size, metadata, _, _ = self._parse(key, self.storage.read_head(key, _HEADER_READ_SIZE),
