@@ -17,6 +17,7 @@ import orjson
 import xxhash
 
 from ..errors import ConfigurationError, RecordCorruptError, ResultkitError
+from ._fields import HeaderCodec, wire
 
 if TYPE_CHECKING:
     from ..storage.base import Storage
@@ -52,8 +53,6 @@ MAX_HEADER_SIZE = 1 << 20
 
 T = TypeVar("T")
 
-_REQUIRED_FIELDS = ("storage_key", "serializer", "created", "payload_size", "payload_hash")
-
 
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` suffix, e.g. ``2026-11-22T16:34:16.123456Z``."""
@@ -86,23 +85,27 @@ class ResultRecordMetadata:
     """What a record's header says about its payload.
 
     ``literal`` holds the value of a ``True``/``False``/``None`` record when
-    ``is_literal`` is set; such records have an empty payload.
+    ``is_literal`` is set; such records have an empty payload. Each field is declared
+    once, with how the header writes and reads it (``metadata=wire(...)``, see
+    ``_fields.py``); the declaration order is the order of the header's members, and the
+    fields with a default are keyword-only so they may sit anywhere in it.
     """
 
-    storage_key: str
-    serializer: dict[str, Any]
-    created: datetime
-    payload_size: int
-    payload_hash: str
-    expiration: datetime | None = None
-    resultkit_version: str = ""
-    python_version: str = PYTHON_VERSION
-    is_literal: bool = False
-    literal: bool | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    signature: str | None = None
+    storage_key: str = field(metadata=wire(str))
+    serializer: dict[str, Any] = field(metadata=wire(dict))
+    created: datetime = field(metadata=wire(str, to_json=format_timestamp, from_json=parse_timestamp))
+    expiration: datetime | None = field(
+        default=None, kw_only=True, metadata=wire(str, to_json=format_timestamp, from_json=parse_timestamp))
+    payload_size: int = field(metadata=wire(int, minimum=0))
+    payload_hash: str = field(metadata=wire(str))
+    resultkit_version: str = field(default="", kw_only=True, metadata=wire(str))
+    python_version: str = field(default=PYTHON_VERSION, kw_only=True, metadata=wire(str, missing=""))
+    is_literal: bool = field(default=False, kw_only=True, metadata=wire(bool))
+    literal: bool | None = field(default=None, kw_only=True, metadata=wire(bool))
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True, metadata=wire(dict))
+    signature: str | None = field(default=None, kw_only=True, metadata=wire(str))
     #: The id of the group commit that wrote this record (see ``journal.py``), or None.
-    commit: str | None = None
+    commit: str | None = field(default=None, kw_only=True, metadata=wire(str, since=2))
 
     def is_expired(self, now: datetime | None = None) -> bool:
         """Whether the record's expiration has passed (a record without one never expires)."""
@@ -112,120 +115,33 @@ class ResultRecordMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-safe ``metadata`` object of the header (timestamps as ISO strings)."""
-        fields = {
-            "storage_key": self.storage_key,
-            "serializer": self.serializer,
-            "created": format_timestamp(self.created),
-            "expiration": None if self.expiration is None else format_timestamp(self.expiration),
-            "payload_size": self.payload_size,
-            "payload_hash": self.payload_hash,
-            "resultkit_version": self.resultkit_version,
-            "python_version": self.python_version,
-            "is_literal": self.is_literal,
-            "literal": self.literal,
-            "extra": self.extra,
-            "signature": self.signature,
-        }
-        if self.commit is not None:  # absent otherwise: version-1 headers stay byte-identical
-            fields["commit"] = self.commit
-        return fields
+        return _CODEC.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultRecordMetadata:
         """Rebuild from :meth:`to_dict` output; ``RecordCorruptError`` if a field is missing or mistyped."""
-        if cls is ResultRecordMetadata:
-            try:
-                fast = _from_dict_fast(data)
-            except KeyError:  # a required field is missing: explained below
-                fast = None
-            if fast is not None:
-                return fast
-        missing = [name for name in _REQUIRED_FIELDS if name not in data]
-        if missing:
-            raise RecordCorruptError(f"record header lacks the field(s) {missing}")
-        try:
-            expiration = data.get("expiration")
-            literal = data.get("literal")
-            metadata = cls(
-                storage_key=_typed(data, "storage_key", str),
-                serializer=_typed(data, "serializer", dict),
-                created=parse_timestamp(_typed(data, "created", str)),
-                payload_size=_typed(data, "payload_size", int),
-                payload_hash=_typed(data, "payload_hash", str),
-                expiration=None if expiration is None else parse_timestamp(expiration),
-                resultkit_version=str(data.get("resultkit_version", "")),
-                python_version=str(data.get("python_version", "")),
-                is_literal=data.get("is_literal") is True,
-                literal=literal if literal is None or isinstance(literal, bool) else _bad("literal", literal),
-                extra=_typed(data, "extra", dict) if data.get("extra") is not None else {},
-                signature=_typed(data, "signature", str) if data.get("signature") is not None else None,
-                commit=_typed(data, "commit", str) if data.get("commit") is not None else None,
-            )
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise RecordCorruptError(f"record header has an invalid field: {exc}") from None
-        if metadata.payload_size < 0:
-            raise RecordCorruptError(f"record header has a negative payload_size {metadata.payload_size}")
-        return metadata
+        return (_CODEC if cls is ResultRecordMetadata else _codec_of(cls)).from_dict(data)
 
 
-def _from_dict_fast(data: dict[str, Any]) -> ResultRecordMetadata | None:
-    """``from_dict`` for a header as resultkit writes it (exact JSON types); None otherwise.
-
-    The cache-hit path decodes one header per read: exact type checks and filling the
-    instance dict directly cost a fraction of the general path, which handles (and
-    explains) everything else.
-    """
-    get = data.get
-    storage_key, serializer, created = data["storage_key"], data["serializer"], data["created"]
-    payload_size, payload_hash = data["payload_size"], data["payload_hash"]
-    expiration, literal = get("expiration"), get("literal")
-    extra, signature, commit = get("extra"), get("signature"), get("commit")
-    resultkit_version, python_version = get("resultkit_version", ""), get("python_version", "")
-    if not (type(storage_key) is str and type(serializer) is dict and type(created) is str
-            and type(payload_size) is int and payload_size >= 0 and type(payload_hash) is str
-            and (expiration is None or type(expiration) is str)
-            and (literal is None or type(literal) is bool)
-            and (extra is None or type(extra) is dict)
-            and (signature is None or type(signature) is str)
-            and (commit is None or type(commit) is str)
-            and type(resultkit_version) is str and type(python_version) is str):
-        return None
-    try:
-        created_at = parse_timestamp(created)
-        expires_at = None if expiration is None else parse_timestamp(expiration)
-    except ValueError:
-        return None  # the general path raises the explained error
-    metadata = _new_metadata(ResultRecordMetadata)
-    # One dict literal as the instance dict: no keyword dict built and copied.
-    metadata.__dict__ = {
-        "storage_key": storage_key, "serializer": serializer, "created": created_at,
-        "payload_size": payload_size, "payload_hash": payload_hash, "expiration": expires_at,
-        "resultkit_version": resultkit_version, "python_version": python_version,
-        "is_literal": get("is_literal") is True, "literal": literal,
-        "extra": extra if extra is not None else {}, "signature": signature, "commit": commit,
-    }
-    return metadata
+_CODEC = HeaderCodec(ResultRecordMetadata)
 
 
-_new_metadata = object.__new__
+_subclass_codecs: dict[type[ResultRecordMetadata], HeaderCodec[ResultRecordMetadata]] = {}
 
 
-def _typed(data: dict[str, Any], name: str, kind: type) -> Any:
-    value = data[name]
-    # bool is an int subclass; a payload_size of true is not a size.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise TypeError(f"{name} must be {kind.__name__}, got {type(value).__name__} {value!r}")
-    return value
+def _codec_of(cls: type[ResultRecordMetadata]) -> HeaderCodec[ResultRecordMetadata]:
+    codec = _subclass_codecs.get(cls)  # a subclass: built once, so from_dict makes instances of it
+    if codec is None:
+        codec = _subclass_codecs[cls] = HeaderCodec(cls)
+    return codec
 
-
-def _bad(name: str, value: object) -> Any:
-    raise TypeError(f"{name} must be true, false or null, got {value!r}")
+#: ``from_dict`` for a header as resultkit writes it (exact JSON types); None otherwise.
+_from_dict_fast = _CODEC.from_dict_fast
 
 
 def header_dict(metadata: ResultRecordMetadata) -> dict[str, Any]:
     """The header object without its ``header_hash``: format name, version and metadata."""
-    version = 1 if metadata.commit is None else 2
-    return {"format": RECORD_FORMAT, "version": version, "metadata": metadata.to_dict()}
+    return {"format": RECORD_FORMAT, "version": _CODEC.version(metadata), "metadata": _CODEC.to_dict(metadata)}
 
 
 def canonical_header_bytes(header: dict[str, Any]) -> bytes:
@@ -352,11 +268,9 @@ def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
     # A header line is a few hundred bytes: one copy is cheaper than slicing views of it.
     data = line if type(line) is bytes else bytes(line)
     _check_header_hash(data[:-1] if data[-1:] == b"\n" else data)
-    try:  # the hit path: a header as resultkit writes it, without from_dict's checks
-        fast = _from_dict_fast(metadata)
-    except KeyError:
-        fast = None
-    return header, fast if fast is not None else ResultRecordMetadata.from_dict(metadata)
+    # The hit path: a header as resultkit writes it, without from_dict's explanations.
+    fast = _from_dict_fast(metadata)
+    return header, fast if fast is not None else _CODEC.from_dict(metadata)
 
 
 @dataclass
