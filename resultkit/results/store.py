@@ -98,11 +98,14 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
     ``release_lock``, ``is_locked``, ...) comes from
     :class:`~resultkit.results._locks.StoreLocks`.
 
-    >>> store = ResultStore("/tmp/results")               # doctest: +SKIP
+    >>> from resultkit.storage import MemoryStorage
+    >>> store = ResultStore(MemoryStorage())              # or a path, URL or block slug
     >>> store.write("answer", {"x": 42}).result
     {'x': 42}
-    >>> store.lookup("answer").result                      # doctest: +SKIP
+    >>> store.lookup("answer").result
     {'x': 42}
+    >>> store.lookup("question") is None
+    True
     """
 
     def __init__(
