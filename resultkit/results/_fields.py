@@ -133,7 +133,8 @@ class HeaderCodec(Generic[T]):
             )
         value: Any = raw  # of wire.kind now
         if wire.minimum is not None and value < wire.minimum:
-            raise RecordCorruptError(f"record header has a negative {name} {value}")
+            below = "negative" if wire.minimum == 0 else f"below {wire.minimum}"
+            raise RecordCorruptError(f"record header has an invalid field: {name} {value} is {below}")
         if wire.from_json is None:
             return value
         try:

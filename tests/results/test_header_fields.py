@@ -45,7 +45,7 @@ def test_absent_optional_members_read_as_declared() -> None:
     ("payload_size", True, "payload_size must be an integer, got bool True"),
     ("storage_key", None, "storage_key must be a string, got NoneType None"),
     ("created", "noon", "created: Invalid isoformat string"),
-    ("payload_size", -1, "negative payload_size -1"),
+    ("payload_size", -1, "payload_size -1 is negative"),
 ])
 def test_a_refused_member_is_named(member: str, value: object, message: str) -> None:
     with pytest.raises(RecordCorruptError, match=message):
