@@ -181,15 +181,6 @@ def encode_header(metadata: ResultRecordMetadata) -> bytes:
     return hashed + _HASH_MEMBER + xxhash.xxh3_128_hexdigest(hashed).encode() + b'"}\n'
 
 
-def _check_header_hash(line: bytes) -> None:
-    hashed_size = len(line) - _TRAILER_SIZE
-    if hashed_size < 0 or not (line.startswith(_HASH_MEMBER, hashed_size) and line.endswith(b'"}')):
-        raise RecordCorruptError("record header does not end with its 'header_hash'")
-    stored = line[hashed_size + _HASH_MEMBER_SIZE : -2]
-    if xxhash.xxh3_128_hexdigest(memoryview(line)[:hashed_size]).encode() != stored:
-        raise RecordCorruptError("record header fails its checksum (header_hash); it was damaged")
-
-
 # -- the frame: header line, b"\n", payload ------------------------------------------
 
 #: ``Storage.read_head``: at most the first ``size`` bytes of the object at ``key``.
@@ -219,14 +210,17 @@ def read_header(read_head: HeadReader, key: str, size: int,
     """
     if head is None:
         head = read_head(key, size)
+    newline = head.find(b"\n")
+    if newline >= 0:  # every cache hit: the first read holds the header line
+        return head, newline + 1, size
     while True:
-        newline = head.find(b"\n")
-        if newline >= 0:
-            return head, newline + 1, size
         if len(head) < size or size >= MAX_HEADER_SIZE:
             raise _no_header_line(key, len(head), whole=len(head) < size)
         size = min(size * 16, MAX_HEADER_SIZE)
         head = read_head(key, size)
+        newline = head.find(b"\n")
+        if newline >= 0:
+            return head, newline + 1, size
 
 
 def _no_header_line(key: str, size: int, whole: bool) -> RecordCorruptError:
@@ -267,7 +261,14 @@ def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
         raise RecordCorruptError("record header has no 'metadata' object")
     # A header line is a few hundred bytes: one copy is cheaper than slicing views of it.
     data = line if type(line) is bytes else bytes(line)
-    _check_header_hash(data[:-1] if data[-1:] == b"\n" else data)
+    if data[-1:] == b"\n":
+        data = data[:-1]
+    # The header hash, checked inline: this runs on every cache hit.
+    hashed_size = len(data) - _TRAILER_SIZE
+    if hashed_size < 0 or not (data.startswith(_HASH_MEMBER, hashed_size) and data.endswith(b'"}')):
+        raise RecordCorruptError("record header does not end with its 'header_hash'")
+    if xxhash.xxh3_128_hexdigest(memoryview(data)[:hashed_size]).encode() != data[hashed_size + _HASH_MEMBER_SIZE : -2]:
+        raise RecordCorruptError("record header fails its checksum (header_hash); it was damaged")
     # The hit path: a header as resultkit writes it, without from_dict's explanations.
     fast = _from_dict_fast(metadata)
     return header, fast if fast is not None else _CODEC.from_dict(metadata)

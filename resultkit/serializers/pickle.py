@@ -170,7 +170,8 @@ class PickleSerializer(Serializer):
 
     def loads(self, data: Buffer) -> Any:
         """Unpickle; out-of-band buffers become views into ``data`` (writable for a bytearray)."""
-        view = as_byte_view(data)
+        # The hit path passes a flat byte view already: no call to find that out.
+        view = data if type(data) is memoryview and data.format == "B" and data.ndim == 1 else as_byte_view(data)
         if view[:4] != _MAGIC:
             return self._unpickle(view, None)
         try:
