@@ -120,7 +120,10 @@ class ResultRecordMetadata:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultRecordMetadata:
         """Rebuild from :meth:`to_dict` output; ``RecordCorruptError`` if a field is missing or mistyped."""
-        return (_CODEC if cls is ResultRecordMetadata else _codec_of(cls)).from_dict(data)
+        if cls is not ResultRecordMetadata:
+            return _codec_of(cls).from_dict(data)
+        fast = _from_dict_fast(data)  # a header as resultkit writes it: no further checks
+        return fast if fast is not None else _CODEC.from_dict(data)
 
 
 _CODEC = HeaderCodec(ResultRecordMetadata)
