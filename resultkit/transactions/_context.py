@@ -10,32 +10,41 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..errors import ConfigurationError
 from .states import CommitMode, IsolationLevel
 
-if TYPE_CHECKING:
-    from .transaction import Transaction
-
-__all__ = ["coerce_enum", "enter", "exit_to", "get_transaction", "inherit", "register_default_store",
+__all__ = ["Nested", "coerce_enum", "current", "enter", "exit_to", "inherit", "register_default_store",
            "resolve_store"]
 
-_current: ContextVar[Transaction | None] = ContextVar("resultkit_transaction", default=None)
+
+class Nested(Protocol):
+    """What nesting reads and fills of a transaction (``transaction.Transaction``)."""
+
+    key: str | None
+    store: Any
+    commit_mode: CommitMode | None
+    isolation_level: IsolationLevel | None
+    lock_manager: Any
+
+
+# Holds a transaction.Transaction; typed here by what this module needs of it.
+_current: ContextVar[Any] = ContextVar("resultkit_transaction", default=None)
 _E = TypeVar("_E", bound=enum.Enum)
 
 
-def get_transaction() -> Transaction | None:
-    """The innermost open transaction in this context, or None."""
+def current() -> Any:
+    """The innermost open transaction in this context, or None (``get_transaction()``)."""
     return _current.get()
 
 
-def enter(txn: Transaction) -> Token[Transaction | None]:
+def enter(txn: Nested) -> Token[Any]:
     """Make ``txn`` the current transaction; the token undoes it (:func:`exit_to`)."""
     return _current.set(txn)
 
 
-def exit_to(token: Token[Transaction | None], parent: Transaction | None) -> None:
+def exit_to(token: Token[Any], parent: Nested | None) -> None:
     """Undo :func:`enter`: the enclosing transaction is current again."""
     try:
         _current.reset(token)
@@ -62,7 +71,7 @@ def register_default_store(factory: Callable[[], Any]) -> None:
     _default_store = factory
 
 
-def inherit(txn: Transaction, parent: Transaction | None) -> None:
+def inherit(txn: Nested, parent: Nested | None) -> None:
     """Fill what ``txn`` was not given from ``parent`` (or the defaults, at the top)."""
     if txn.commit_mode is None:
         txn.commit_mode = parent.commit_mode if parent is not None else CommitMode.LAZY

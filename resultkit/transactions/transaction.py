@@ -35,21 +35,13 @@ from ..errors import ConfigurationError, LockTimeout, TransactionError, Transact
 from ..locking import LeasedLockManager, LockManager, default_lock_manager
 from ..locking.lease import LEASE_SECONDS, drop_lease, keep_lease
 from ..locking.memory import default_memory_lock_manager
-from ._context import (
-    coerce_enum,
-    enter,
-    exit_to,
-    get_transaction,
-    inherit,
-    register_default_store,
-    resolve_store,
-)
+from . import _context
+from ._context import register_default_store
 from .commit import GroupWriteFailed, PendingWrite, commit_error, write_group
 from .hooks import Hook, check_hooks, run_hook
 from .lock_steps import Acquire, LockSteps, WaitForRelease, adrive, drive
 from .states import CommitMode, HasState, IsolationLevel, TransactionState
 
-# get_transaction and register_default_store live in _context.py, importable from here too.
 __all__ = [
     "Hook",
     "Transaction",
@@ -62,6 +54,12 @@ _log = logging.getLogger("resultkit.transactions")
 
 _MISSING: Any = object()
 _HOST = socket.gethostname()
+
+
+def get_transaction() -> Transaction | None:
+    """The innermost open transaction in this context, or None."""
+    txn: Transaction | None = _context.current()
+    return txn
 
 
 @dataclass
@@ -105,9 +103,9 @@ class Transaction(HasState):
                 f"is_lock_holder/wait_for_lock/await_for_lock, got {type(lock_manager).__name__}; use e.g. RedisLockManager(url)"
             )
         self.key = key
-        self.store = resolve_store(store)
-        self.commit_mode = coerce_enum(CommitMode, commit_mode, "commit_mode")
-        self.isolation_level = coerce_enum(IsolationLevel, isolation_level, "isolation_level")
+        self.store = _context.resolve_store(store)
+        self.commit_mode = _context.coerce_enum(CommitMode, commit_mode, "commit_mode")
+        self.isolation_level = _context.coerce_enum(IsolationLevel, isolation_level, "isolation_level")
         self.overwrite = bool(overwrite)
         self.lock_timeout = lock_timeout
         self.lock_manager = lock_manager
@@ -135,7 +133,7 @@ class Transaction(HasState):
         if self.state is not TransactionState.PENDING or self._token is not None:
             raise TransactionError(f"transaction on {self.key!r} was already begun; make a new one")
         self._parent = get_transaction()
-        inherit(self, self._parent)
+        _context.inherit(self, self._parent)
 
     def _needs_lock(self) -> bool:
         return self.isolation_level is IsolationLevel.SERIALIZABLE and self.key is not None
@@ -211,7 +209,7 @@ class Transaction(HasState):
         )
 
     def _open(self) -> None:
-        self._token = enter(self)
+        self._token = _context.enter(self)
         self.state = TransactionState.COMMITTED if self.record is not None else TransactionState.ACTIVE
 
     def _release_lock(self) -> None:
@@ -386,7 +384,7 @@ class Transaction(HasState):
     def _close_context(self) -> None:
         token, self._token = self._token, None
         if token is not None:
-            exit_to(token, self._parent)
+            _context.exit_to(token, self._parent)
 
     def _settle(self, failed: bool) -> None:
         """End of the block: roll back, commit, or hand over to the parent, as Prefect does."""
