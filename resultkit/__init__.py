@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._settings import settings
 from .errors import (
     ConfigurationError,
     HashError,
@@ -26,7 +27,6 @@ from .errors import (
 )
 from .flows import Flow, flow
 from .futures import unmapped
-from .settings import settings
 from .states import State
 from .tasks import Task, task, task_input_hash
 

@@ -26,6 +26,7 @@ from typing import Any
 from ._memory import ABSENT, MemoryTier
 from ._options import TaskOptions, retry_delay
 from ._prefect import adopt_prefect_logging, cached_for_prefect, prefect_is_configured
+from ._settings import EffectiveSettings, effective_settings, settings_fingerprint
 from .cache_policies._compiled import CompiledKey, compile_key
 from .cache_policies.context import CacheKeyContext
 from .cache_policies.hashing import hash_value
@@ -33,7 +34,6 @@ from .cache_policies.policies import NO_CACHE, CacheKeyFnPolicy
 from .context import FlowRunInfo, get_run_context
 from .errors import ConfigurationError, StorageError
 from .results import ResultStore
-from .settings import EffectiveSettings, effective_settings, settings_fingerprint
 from .states import State
 from .storage.base import Storage, validate_key
 from .transactions import Transaction, get_transaction, register_default_store, transaction

@@ -1,7 +1,7 @@
 """Settings from the environment and ``[tool.resultkit]`` in ``pyproject.toml``.
 
 This is the bottom of the settings stack; every layer may read it. The front door
-(``resultkit.settings``) puts task options and ``settings()`` blocks on top.
+(``resultkit._settings``) puts task options and ``settings()`` blocks on top.
 Environment variables win over the config file.
 """
 

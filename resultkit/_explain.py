@@ -192,11 +192,11 @@ def _flatten(parts: Mapping[str, Any], prefix: _Path = ()) -> dict[_Path, Any]:
 
 def _header(storage: Any, key: str) -> Any:
     """The record header at ``key`` even when expired, or None if absent or unreadable."""
-    from .results.record import decode_header
+    from .results.record import decode_header, read_header
 
     try:
-        head = storage.read_head(key, _HEADER_READ)
-        return decode_header(head.split(b"\n", 1)[0])[1]
+        head, payload_offset, _ = read_header(storage.read_head, key, _HEADER_READ)
+        return decode_header(head[: payload_offset - 1])[1]
     except Exception:  # absent, unreadable or corrupt: explain() reports, never raises
         return None
 

@@ -1,11 +1,11 @@
-"""Type aliases and protocols shared by every layer."""
+"""Type aliases and protocols shared by every layer, and the one helper that flattens a buffer to bytes."""
 
 from __future__ import annotations
 
 import os
 from typing import Protocol, TypeAlias
 
-__all__ = ["Buffer", "KeyStorage", "LockManagerLike", "StorageLike"]
+__all__ = ["Buffer", "KeyStorage", "LockManagerLike", "StorageLike", "as_byte_view"]
 
 #: A bytes-like object that can be written or hashed without copying.
 Buffer: TypeAlias = bytes | bytearray | memoryview
@@ -38,3 +38,10 @@ class LockManagerLike(Protocol):
 
 #: What ``key_storage=`` accepts: a storage, a local path, a URL or a saved block's slug.
 KeyStorage: TypeAlias = "StorageLike | str | os.PathLike[str]"
+
+
+def as_byte_view(chunk: Buffer) -> memoryview:
+    """``chunk`` as a flat unsigned-byte memoryview, without copying; ``TypeError`` if it is not bytes-like."""
+    view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)
+    # Pickle-5 and numpy buffers may be typed or multi-dimensional; hashers and os.write want bytes.
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")

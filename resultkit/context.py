@@ -149,7 +149,7 @@ def capture() -> ContextSnapshot:
     >>> capture().run is None            # outside any flow
     True
     """
-    from .settings import layer_token, layer_values
+    from ._settings import layer_token, layer_values
 
     defaults = layer_values()
     defaults.pop("task_runner", None)
@@ -162,8 +162,8 @@ def restore(snapshot: ContextSnapshot) -> Iterator[None]:
 
     The snapshot replaces the context here for the block (it does not merge with it).
     """
+    from ._settings import restored_layer
     from .errors import ConfigurationError
-    from .settings import restored_layer
 
     if not isinstance(snapshot, ContextSnapshot):
         raise ConfigurationError(

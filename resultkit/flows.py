@@ -24,9 +24,9 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from ._body import run_body, run_body_async
 from ._options import FlowOptions, retry_delay
+from ._settings import effective_settings, pushed_layer
 from .context import run_context
 from .errors import ConfigurationError
-from .settings import effective_settings, pushed_layer
 from .states import State
 
 __all__ = ["Flow", "flow"]

@@ -642,7 +642,7 @@ def current_task_runner() -> TaskRunner:
 
     The default is one ``ThreadPoolTaskRunner`` per process, started on first use.
     """
-    from .settings import current_layer
+    from ._settings import current_layer
 
     runner = current_layer().values.get("task_runner")
     if runner is not None:

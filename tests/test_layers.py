@@ -34,9 +34,9 @@ CYCLE_ALLOWED: dict[tuple[str, str], str] = {
         "results/store.py and record.py in parallel (issue 8): break it after that lands",
     ("results.reference", "results.store"):
         "ResultReference.read() reads through a ResultStore, which makes references; see above",
-    ("settings", "task_runners"):
+    ("_settings", "task_runners"):
         "settings(task_runner=...) checks its value is a TaskRunner, and task_runners reads the "
-        "settings; NAME=frame is making settings.py private (_settings.py) in parallel (issue 8)",
+        "settings",
 }
 
 

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from types import FunctionType as _FunctionType
+
 from .code import CODE, Code
 from .context import CacheKeyContext, TaskRunInfo, capture_source
 from .files import Files
@@ -60,5 +62,5 @@ __all__ = [
 
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type):
+    if isinstance(_obj, (type, _FunctionType)):
         _obj.__module__ = __name__  # users see resultkit.cache_policies.Inputs, not the private path

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal, TypeVar
 
 from ..errors import RecordCorruptError, ResultkitError
-from ..results.record import ResultRecordMetadata, decode_header
+from ..results.record import HeadReader, ResultRecordMetadata, decode_header, read_header
 from ..results.store import key_mismatch
 from ..storage.base import Storage
 from ..storage.local import LocalStorage
@@ -40,7 +40,6 @@ ExpiryState = Literal["live", "expired", "no-expiry", "unreadable"]
 
 # Headers are a few hundred bytes; `extra` may hold cache-key parts, so allow for more.
 _FIRST_READ = 4096
-_MAX_HEADER = 1 << 20
 _REMOTE_WORKERS = 16
 
 _T = TypeVar("_T")
@@ -120,9 +119,6 @@ def is_remote(storage: Storage) -> bool:
     return not isinstance(storage, (LocalStorage, MemoryStorage))
 
 
-HeadReader = Callable[[str, int], bytes]
-
-
 def head_reader(storage: Storage) -> HeadReader:
     """A ``read_head(key, size)`` for keys that came from ``storage.list``."""
     if not isinstance(storage, LocalStorage):
@@ -143,16 +139,8 @@ def head_reader(storage: Storage) -> HeadReader:
 
 def read_header_line(read_head: HeadReader, key: str) -> bytes:
     """The header line of the record at ``key`` (without its newline), from small ranged reads."""
-    head = read_head(key, _FIRST_READ)
-    end = head.find(b"\n")
-    if end < 0 and len(head) == _FIRST_READ:
-        head = read_head(key, _MAX_HEADER)
-        end = head.find(b"\n")
-    if end < 0:
-        if len(head) >= _MAX_HEADER:
-            raise RecordCorruptError(f"no header line in the first {_MAX_HEADER} bytes")
-        raise RecordCorruptError(f"truncated: {len(head)} bytes and no end of header line")
-    return head[:end]
+    head, payload_offset, _ = read_header(read_head, key, _FIRST_READ)
+    return head[: payload_offset - 1]
 
 
 def summarize(read_head: HeadReader, key: str, keep_header: bool = False) -> RecordSummary | None:

@@ -8,7 +8,8 @@ from typing import Any
 
 from .base import DEFAULT_HOLD_TIMEOUT, LeasedLockManager, LockManager
 from .file import FileLockManager
-from .memory import MemoryLockManager, default_memory_lock_manager
+from .memory import MemoryLockManager
+from .memory import default_memory_lock_manager as _default_memory_lock_manager
 from .object_store import ObjectStoreLockManager
 from .redis import RedisLockManager
 
@@ -22,6 +23,12 @@ __all__ = [
     "RedisLockManager",
     "default_lock_manager",
 ]
+
+# Users see resultkit.locking.FileLockManager, not the implementation module's path.
+for _name in ("FileLockManager", "LeasedLockManager", "LockManager", "MemoryLockManager",
+              "ObjectStoreLockManager", "RedisLockManager"):
+    globals()[_name].__module__ = __name__
+del _name
 
 #: Name of the folder beside local storage's records that holds its lock files.
 LOCKS_FOLDER = ".rk-locks"
@@ -53,7 +60,7 @@ def default_lock_manager(store: Any) -> LockManager | None:
                 manager = _file_managers[directory] = FileLockManager(directory)
         return manager
     if isinstance(storage, MemoryStorage):
-        return default_memory_lock_manager()
+        return _default_memory_lock_manager()
     return _object_store_manager(getattr(storage, "remote", storage))
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import blake3
 import xxhash
 
-from .._types import Buffer
+from .._types import Buffer, as_byte_view
 from ..errors import RecordCorruptError
 
-__all__ = ["BLAKE3", "XXH3_128", "as_byte_view", "checksum", "verify_checksum"]
+__all__ = ["BLAKE3", "XXH3_128", "checksum", "verify_checksum"]
 
 XXH3_128 = "xxh3_128"
 BLAKE3 = "blake3"
@@ -26,13 +26,6 @@ _XXH3_PREFIX_SIZE = len(_XXH3_PREFIX)
 
 # Below this, blake3's thread pool costs more than it saves.
 _BLAKE3_THREADS_FROM = 4 << 20
-
-
-def as_byte_view(chunk: Buffer) -> memoryview:
-    """``chunk`` as a flat unsigned-byte memoryview, without copying."""
-    view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)
-    # Pickle-5 and numpy buffers may be typed or multi-dimensional; hashers want bytes.
-    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
 def _hasher(algorithm: str, total_size: int) -> Any:

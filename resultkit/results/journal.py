@@ -391,15 +391,14 @@ def _recover_if_still_pending(storage: Storage, journal: _Journal) -> bool:
 
 
 def _names_commit(storage: Storage, key: str, commit_id: str) -> bool:
-    from .record import decode_header  # record.py imports nothing from here
+    from .record import MAX_HEADER_SIZE, decode_header, split_frame  # imports nothing from here
 
     try:
-        head = storage._read_head(key, 1 << 20)
+        head = storage._read_head(key, MAX_HEADER_SIZE)
     except FileNotFoundError:
         return False
-    line = head.partition(b"\n")[0]
     try:
-        _, metadata = decode_header(line)
+        _, metadata = decode_header(split_frame(head, key)[0])
     except RecordCorruptError:
         return False
     return metadata.commit == commit_id

@@ -8,6 +8,7 @@ is documented in ``docs/record-format.md``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -16,6 +17,7 @@ import orjson
 import xxhash
 
 from ..errors import ConfigurationError, RecordCorruptError, ResultkitError
+from ._fields import HeaderCodec, wire
 
 if TYPE_CHECKING:
     from ..storage.base import Storage
@@ -25,6 +27,7 @@ __all__ = [
     "MAX_HEADER_SIZE",
     "RECORD_FORMAT",
     "RECORD_VERSION",
+    "HeadReader",
     "canonical_header_bytes",
     "ResultRecord",
     "ResultRecordMetadata",
@@ -33,6 +36,8 @@ __all__ = [
     "format_timestamp",
     "header_dict",
     "parse_timestamp",
+    "read_header",
+    "split_frame",
 ]
 
 #: The ``format`` name every record header starts with.
@@ -47,8 +52,6 @@ PYTHON_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
 MAX_HEADER_SIZE = 1 << 20
 
 T = TypeVar("T")
-
-_REQUIRED_FIELDS = ("storage_key", "serializer", "created", "payload_size", "payload_hash")
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -82,23 +85,27 @@ class ResultRecordMetadata:
     """What a record's header says about its payload.
 
     ``literal`` holds the value of a ``True``/``False``/``None`` record when
-    ``is_literal`` is set; such records have an empty payload.
+    ``is_literal`` is set; such records have an empty payload. Each field is declared
+    once, with how the header writes and reads it (``metadata=wire(...)``, see
+    ``_fields.py``); the declaration order is the order of the header's members, and the
+    fields with a default are keyword-only so they may sit anywhere in it.
     """
 
-    storage_key: str
-    serializer: dict[str, Any]
-    created: datetime
-    payload_size: int
-    payload_hash: str
-    expiration: datetime | None = None
-    resultkit_version: str = ""
-    python_version: str = PYTHON_VERSION
-    is_literal: bool = False
-    literal: bool | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    signature: str | None = None
+    storage_key: str = field(metadata=wire(str))
+    serializer: dict[str, Any] = field(metadata=wire(dict))
+    created: datetime = field(metadata=wire(str, to_json=format_timestamp, from_json=parse_timestamp))
+    expiration: datetime | None = field(
+        default=None, kw_only=True, metadata=wire(str, to_json=format_timestamp, from_json=parse_timestamp))
+    payload_size: int = field(metadata=wire(int, minimum=0))
+    payload_hash: str = field(metadata=wire(str))
+    resultkit_version: str = field(default="", kw_only=True, metadata=wire(str))
+    python_version: str = field(default=PYTHON_VERSION, kw_only=True, metadata=wire(str, missing=""))
+    is_literal: bool = field(default=False, kw_only=True, metadata=wire(bool))
+    literal: bool | None = field(default=None, kw_only=True, metadata=wire(bool))
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True, metadata=wire(dict))
+    signature: str | None = field(default=None, kw_only=True, metadata=wire(str))
     #: The id of the group commit that wrote this record (see ``journal.py``), or None.
-    commit: str | None = None
+    commit: str | None = field(default=None, kw_only=True, metadata=wire(str, since=2))
 
     def is_expired(self, now: datetime | None = None) -> bool:
         """Whether the record's expiration has passed (a record without one never expires)."""
@@ -108,120 +115,36 @@ class ResultRecordMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-safe ``metadata`` object of the header (timestamps as ISO strings)."""
-        fields = {
-            "storage_key": self.storage_key,
-            "serializer": self.serializer,
-            "created": format_timestamp(self.created),
-            "expiration": None if self.expiration is None else format_timestamp(self.expiration),
-            "payload_size": self.payload_size,
-            "payload_hash": self.payload_hash,
-            "resultkit_version": self.resultkit_version,
-            "python_version": self.python_version,
-            "is_literal": self.is_literal,
-            "literal": self.literal,
-            "extra": self.extra,
-            "signature": self.signature,
-        }
-        if self.commit is not None:  # absent otherwise: version-1 headers stay byte-identical
-            fields["commit"] = self.commit
-        return fields
+        return _CODEC.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultRecordMetadata:
         """Rebuild from :meth:`to_dict` output; ``RecordCorruptError`` if a field is missing or mistyped."""
-        if cls is ResultRecordMetadata:
-            try:
-                fast = _from_dict_fast(data)
-            except KeyError:  # a required field is missing: explained below
-                fast = None
-            if fast is not None:
-                return fast
-        missing = [name for name in _REQUIRED_FIELDS if name not in data]
-        if missing:
-            raise RecordCorruptError(f"record header lacks the field(s) {missing}")
-        try:
-            expiration = data.get("expiration")
-            literal = data.get("literal")
-            metadata = cls(
-                storage_key=_typed(data, "storage_key", str),
-                serializer=_typed(data, "serializer", dict),
-                created=parse_timestamp(_typed(data, "created", str)),
-                payload_size=_typed(data, "payload_size", int),
-                payload_hash=_typed(data, "payload_hash", str),
-                expiration=None if expiration is None else parse_timestamp(expiration),
-                resultkit_version=str(data.get("resultkit_version", "")),
-                python_version=str(data.get("python_version", "")),
-                is_literal=data.get("is_literal") is True,
-                literal=literal if literal is None or isinstance(literal, bool) else _bad("literal", literal),
-                extra=_typed(data, "extra", dict) if data.get("extra") is not None else {},
-                signature=_typed(data, "signature", str) if data.get("signature") is not None else None,
-                commit=_typed(data, "commit", str) if data.get("commit") is not None else None,
-            )
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise RecordCorruptError(f"record header has an invalid field: {exc}") from None
-        if metadata.payload_size < 0:
-            raise RecordCorruptError(f"record header has a negative payload_size {metadata.payload_size}")
-        return metadata
+        if cls is not ResultRecordMetadata:
+            return _codec_of(cls).from_dict(data)
+        fast = _from_dict_fast(data)  # a header as resultkit writes it: no further checks
+        return fast if fast is not None else _CODEC.from_dict(data)
 
 
-def _from_dict_fast(data: dict[str, Any]) -> ResultRecordMetadata | None:
-    """``from_dict`` for a header as resultkit writes it (exact JSON types); None otherwise.
-
-    The cache-hit path decodes one header per read: exact type checks and filling the
-    instance dict directly cost a fraction of the general path, which handles (and
-    explains) everything else.
-    """
-    get = data.get
-    storage_key, serializer, created = data["storage_key"], data["serializer"], data["created"]
-    payload_size, payload_hash = data["payload_size"], data["payload_hash"]
-    expiration, literal = get("expiration"), get("literal")
-    extra, signature, commit = get("extra"), get("signature"), get("commit")
-    resultkit_version, python_version = get("resultkit_version", ""), get("python_version", "")
-    if not (type(storage_key) is str and type(serializer) is dict and type(created) is str
-            and type(payload_size) is int and payload_size >= 0 and type(payload_hash) is str
-            and (expiration is None or type(expiration) is str)
-            and (literal is None or type(literal) is bool)
-            and (extra is None or type(extra) is dict)
-            and (signature is None or type(signature) is str)
-            and (commit is None or type(commit) is str)
-            and type(resultkit_version) is str and type(python_version) is str):
-        return None
-    try:
-        created_at = parse_timestamp(created)
-        expires_at = None if expiration is None else parse_timestamp(expiration)
-    except ValueError:
-        return None  # the general path raises the explained error
-    metadata = _new_metadata(ResultRecordMetadata)
-    # One dict literal as the instance dict: no keyword dict built and copied.
-    metadata.__dict__ = {
-        "storage_key": storage_key, "serializer": serializer, "created": created_at,
-        "payload_size": payload_size, "payload_hash": payload_hash, "expiration": expires_at,
-        "resultkit_version": resultkit_version, "python_version": python_version,
-        "is_literal": get("is_literal") is True, "literal": literal,
-        "extra": extra if extra is not None else {}, "signature": signature, "commit": commit,
-    }
-    return metadata
+_CODEC = HeaderCodec(ResultRecordMetadata)
 
 
-_new_metadata = object.__new__
+_subclass_codecs: dict[type[ResultRecordMetadata], HeaderCodec[ResultRecordMetadata]] = {}
 
 
-def _typed(data: dict[str, Any], name: str, kind: type) -> Any:
-    value = data[name]
-    # bool is an int subclass; a payload_size of true is not a size.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise TypeError(f"{name} must be {kind.__name__}, got {type(value).__name__} {value!r}")
-    return value
+def _codec_of(cls: type[ResultRecordMetadata]) -> HeaderCodec[ResultRecordMetadata]:
+    codec = _subclass_codecs.get(cls)  # a subclass: built once, so from_dict makes instances of it
+    if codec is None:
+        codec = _subclass_codecs[cls] = HeaderCodec(cls)
+    return codec
 
-
-def _bad(name: str, value: object) -> Any:
-    raise TypeError(f"{name} must be true, false or null, got {value!r}")
+#: ``from_dict`` for a header as resultkit writes it (exact JSON types); None otherwise.
+_from_dict_fast = _CODEC.from_dict_fast
 
 
 def header_dict(metadata: ResultRecordMetadata) -> dict[str, Any]:
     """The header object without its ``header_hash``: format name, version and metadata."""
-    version = 1 if metadata.commit is None else 2
-    return {"format": RECORD_FORMAT, "version": version, "metadata": metadata.to_dict()}
+    return {"format": RECORD_FORMAT, "version": _CODEC.version(metadata), "metadata": _CODEC.to_dict(metadata)}
 
 
 def canonical_header_bytes(header: dict[str, Any]) -> bytes:
@@ -261,13 +184,54 @@ def encode_header(metadata: ResultRecordMetadata) -> bytes:
     return hashed + _HASH_MEMBER + xxhash.xxh3_128_hexdigest(hashed).encode() + b'"}\n'
 
 
-def _check_header_hash(line: bytes) -> None:
-    hashed_size = len(line) - _TRAILER_SIZE
-    if hashed_size < 0 or not (line.startswith(_HASH_MEMBER, hashed_size) and line.endswith(b'"}')):
-        raise RecordCorruptError("record header does not end with its 'header_hash'")
-    stored = line[hashed_size + _HASH_MEMBER_SIZE : -2]
-    if xxhash.xxh3_128_hexdigest(memoryview(line)[:hashed_size]).encode() != stored:
-        raise RecordCorruptError("record header fails its checksum (header_hash); it was damaged")
+# -- the frame: header line, b"\n", payload ------------------------------------------
+
+#: ``Storage.read_head``: at most the first ``size`` bytes of the object at ``key``.
+HeadReader = Callable[[str, int], bytes]
+
+
+def split_frame(head: bytes | bytearray, key: str, end: int | None = None) -> tuple[bytes, int]:
+    """(header line without its newline, payload offset) from all of a record's first bytes.
+
+    ``head[:end]`` is taken as everything there is (the whole record, or as much of it as
+    one read returned); ``RecordCorruptError`` when it holds no complete header line.
+    """
+    size = len(head) if end is None else end
+    newline = head.find(b"\n", 0, size)
+    if newline < 0:
+        raise _no_header_line(key, size, whole=size < MAX_HEADER_SIZE)
+    return bytes(head[:newline]), newline + 1
+
+
+def read_header(read_head: HeadReader, key: str, size: int,
+                head: bytes | None = None) -> tuple[bytes, int, int]:
+    """(head, payload offset, bytes asked for): a record's first bytes, read until they hold the header.
+
+    ``head`` is a first read of ``size`` bytes already made (else one is made here). A read
+    shorter than asked for is the whole record; a longer header grows the read up to
+    ``MAX_HEADER_SIZE``, so ``RecordCorruptError`` names an empty, truncated or headerless record.
+    """
+    if head is None:
+        head = read_head(key, size)
+    newline = head.find(b"\n")
+    if newline >= 0:  # every cache hit: the first read holds the header line
+        return head, newline + 1, size
+    while True:
+        if len(head) < size or size >= MAX_HEADER_SIZE:
+            raise _no_header_line(key, len(head), whole=len(head) < size)
+        size = min(size * 16, MAX_HEADER_SIZE)
+        head = read_head(key, size)
+        newline = head.find(b"\n")
+        if newline >= 0:
+            return head, newline + 1, size
+
+
+def _no_header_line(key: str, size: int, whole: bool) -> RecordCorruptError:
+    if not size:
+        return RecordCorruptError(f"record {key!r} is empty")
+    if whole:
+        return RecordCorruptError(f"record {key!r} has no header line (truncated or not a record)")
+    return RecordCorruptError(f"record {key!r} has no header line in its first {size} bytes")
 
 
 def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any], ResultRecordMetadata]:
@@ -300,12 +264,17 @@ def decode_header(line: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
         raise RecordCorruptError("record header has no 'metadata' object")
     # A header line is a few hundred bytes: one copy is cheaper than slicing views of it.
     data = line if type(line) is bytes else bytes(line)
-    _check_header_hash(data[:-1] if data[-1:] == b"\n" else data)
-    try:  # the hit path: a header as resultkit writes it, without from_dict's checks
-        fast = _from_dict_fast(metadata)
-    except KeyError:
-        fast = None
-    return header, fast if fast is not None else ResultRecordMetadata.from_dict(metadata)
+    if data[-1:] == b"\n":
+        data = data[:-1]
+    # The header hash, checked inline: this runs on every cache hit.
+    hashed_size = len(data) - _TRAILER_SIZE
+    if hashed_size < 0 or not (data.startswith(_HASH_MEMBER, hashed_size) and data.endswith(b'"}')):
+        raise RecordCorruptError("record header does not end with its 'header_hash'")
+    if xxhash.xxh3_128_hexdigest(memoryview(data)[:hashed_size]).encode() != data[hashed_size + _HASH_MEMBER_SIZE : -2]:
+        raise RecordCorruptError("record header fails its checksum (header_hash); it was damaged")
+    # The hit path: a header as resultkit writes it, without from_dict's explanations.
+    fast = _from_dict_fast(metadata)
+    return header, fast if fast is not None else _CODEC.from_dict(metadata)
 
 
 @dataclass

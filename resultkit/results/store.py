@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
-from importlib import metadata as _importlib_metadata
 from typing import Any
 
 import orjson
 
 from .._env import env_setting, resultkit_home
-from .._types import Buffer
+from .._types import Buffer, as_byte_view
 from ..errors import (
-    ConfigurationError,
     RecordCorruptError,
     RecordNotFound,
     ResultkitError,
     SerializationError,
     StorageError,
 )
-from ..serializers.base import Serializer, dumps_value, resolve_serializer
+from ..serializers.base import Serializer, resolve_serializer
 from ..storage.base import Storage, validate_key
 from ._async import in_thread
+from ._build import RESULTKIT_VERSION, build_record
 from ._locks import StoreLocks
 from ._prefect_calls import (
     MISSING,
@@ -39,19 +38,17 @@ from ._prefect_calls import (
     default_storage_key,
 )
 from ._streams import RecordReplaced, read_payload
-from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
+from .checksum import BLAKE3, XXH3_128, checksum, verify_checksum
 from .journal import commit_finished
-from .literal import ResultLiteral
 from .record import (
-    MAX_HEADER_SIZE,
     ResultRecord,
     ResultRecordMetadata,
     decode_header,
     encode_header,
-    header_dict,
+    read_header,
 )
 from .reference import ResultReference
-from .signing import resolve_signing_key, sign_header, verify_header
+from .signing import resolve_signing_key, verify_header
 
 __all__ = ["ResultStore", "key_mismatch", "resolve_storage_value"]
 
@@ -63,12 +60,6 @@ _FIRST_READ_SIZE = 64 * 1024
 _HEADER_READ_SIZE = 4096
 # A record replaced between the header read and the payload stream is read again.
 _REPLACED_RETRIES = 10
-
-try:
-    _RESULTKIT_VERSION = _importlib_metadata.version("resultkit")
-except _importlib_metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-    _RESULTKIT_VERSION = "0+unknown"
-
 
 # Never read or written: a key segment starting ".rk-" is reserved, so no record has it.
 _WARM_UP_KEY = ".rk-warm-up"
@@ -98,24 +89,6 @@ def resolve_storage_value(storage: Storage | str | os.PathLike[str] | None) -> S
     return resolve_storage(storage)
 
 
-def _expiration_moment(expiration: datetime | timedelta | None) -> datetime | None:
-    if expiration is None:
-        return None
-    if isinstance(expiration, timedelta):
-        return datetime.now(timezone.utc) + expiration
-    if isinstance(expiration, datetime):
-        if expiration.tzinfo is None:
-            raise ConfigurationError(
-                f"expiration {expiration!r} is a naive datetime; pass an aware one "
-                "(e.g. datetime.now(timezone.utc) + timedelta(days=1)) or a timedelta"
-            )
-        return expiration.astimezone(timezone.utc)
-    raise ConfigurationError(
-        f"expiration must be a datetime, a timedelta or None, got {type(expiration).__name__} "
-        f"{expiration!r}"
-    )
-
-
 class ResultStore(StoreLocks, PrefectStoreCalls):
     """Result records in a storage: self-describing, checksummed, optionally signed.
 
@@ -125,11 +98,14 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
     ``release_lock``, ``is_locked``, ...) comes from
     :class:`~resultkit.results._locks.StoreLocks`.
 
-    >>> store = ResultStore("/tmp/results")               # doctest: +SKIP
+    >>> from resultkit.storage import MemoryStorage
+    >>> store = ResultStore(MemoryStorage())              # or a path, URL or block slug
     >>> store.write("answer", {"x": 42}).result
     {'x': 42}
-    >>> store.lookup("answer").result                      # doctest: +SKIP
+    >>> store.lookup("answer").result
     {'x': 42}
+    >>> store.lookup("question") is None
+    True
     """
 
     def __init__(
@@ -219,32 +195,8 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         commit: str | None = None,
     ) -> tuple[ResultRecordMetadata, list[memoryview]]:
         """The metadata of a record of ``value`` at ``key`` and its payload views (nothing written)."""
-        expires = _expiration_moment(expiration)
-        if extra is not None and not isinstance(extra, Mapping):
-            raise ConfigurationError(
-                f"extra must be a dict of JSON-safe values, got {type(extra).__name__} {extra!r}"
-            )
-        is_literal = ResultLiteral.supports(value)
-        chunks: Sequence[Buffer] = () if is_literal else dumps_value(self.serializer, value)
-        views = [as_byte_view(chunk) for chunk in chunks]
-        payload_size = sum(view.nbytes for view in views)
-        algorithm = BLAKE3 if self._signing_key else XXH3_128
-        metadata = ResultRecordMetadata(
-            storage_key=key,
-            serializer=self._serializer_config,
-            created=datetime.now(timezone.utc),
-            expiration=expires,
-            payload_size=payload_size,
-            payload_hash=checksum(views, algorithm, payload_size),
-            resultkit_version=_RESULTKIT_VERSION,
-            is_literal=is_literal,
-            literal=value if is_literal else None,
-            extra=dict(extra) if extra else {},
-            commit=commit,
-        )
-        if self._signing_key is not None:
-            metadata.signature = sign_header(header_dict(metadata), self._signing_key)
-        return metadata, views
+        return build_record(self.serializer, self._serializer_config, self._signing_key, key, value,
+                            expiration, extra, commit)
 
     # The async face (awrite, aread, aexists): each runs its sync method in a worker thread.
     awrite = in_thread(write)
@@ -368,20 +320,9 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
 
         ``len(head) < requested`` means ``head`` is the whole record.
         """
-        while True:
-            newline = head.find(b"\n")
-            if newline >= 0:
-                break
-            if not head:
-                raise RecordCorruptError(f"record {key!r} is empty")
-            if len(head) < requested:
-                raise RecordCorruptError(f"record {key!r} has no header line (truncated or not a record)")
-            if requested >= MAX_HEADER_SIZE:
-                raise RecordCorruptError(f"record {key!r} has no header line in its first {requested} bytes")
-            requested = min(requested * 16, MAX_HEADER_SIZE)
-            head = self.storage.read_head(key, requested)
+        head, header_size, requested = read_header(self.storage.read_head, key, requested, head)
         try:
-            header, metadata = decode_header(head[:newline])
+            header, metadata = decode_header(head[: header_size - 1])
         except RecordCorruptError as exc:
             raise RecordCorruptError(f"record {key!r}: {exc}") from None
         if metadata.storage_key != key:
@@ -391,7 +332,7 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
             verify_header(header, self._signing_key, key)
             if not metadata.payload_hash.startswith(BLAKE3 + ":"):
                 raise RecordCorruptError(f"signed record {key!r} must carry a blake3 payload hash")
-        return newline + 1, metadata, head, requested
+        return header_size, metadata, head, requested
 
     def _read_header(self, key: str) -> tuple[int, ResultRecordMetadata]:
         header_size, metadata, _, _ = self._parse(key, self.storage.read_head(key, _HEADER_READ_SIZE),
@@ -427,7 +368,7 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         metadata = ResultRecordMetadata(
             storage_key=_WARM_UP_KEY, serializer=self._serializer_config,
             created=datetime.now(timezone.utc), payload_size=view.nbytes,
-            payload_hash=checksum((view,), XXH3_128, view.nbytes), resultkit_version=_RESULTKIT_VERSION,
+            payload_hash=checksum((view,), XXH3_128, view.nbytes), resultkit_version=RESULTKIT_VERSION,
         )
         head = encode_header(metadata) + view.tobytes()
         self._record_from_head(_WARM_UP_KEY, head, len(head) + 1)

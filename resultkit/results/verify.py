@@ -15,7 +15,7 @@ from ..storage.base import Storage, validate_key
 from ..storage.retry import is_replaced, is_storage_fault
 from ._streams import read_into
 from .checksum import checksum
-from .record import MAX_HEADER_SIZE, ResultRecordMetadata
+from .record import MAX_HEADER_SIZE, ResultRecordMetadata, split_frame
 
 __all__ = ["verify_record"]
 
@@ -36,15 +36,8 @@ def verify_record(storage: Storage, key: str, parse: HeaderParser) -> tuple[Resu
     try:
         with storage.open_read(key) as stream:
             filled = read_into(stream, view)
-            newline = buffer.find(b"\n", 0, filled)
-            if newline < 0:
-                if not filled:
-                    raise RecordCorruptError(f"record {key!r} is empty")
-                raise RecordCorruptError(
-                    f"record {key!r} has no header line in its first {filled} bytes "
-                    "(truncated or not a record)"
-                )
-            header_size, metadata, _, _ = parse(key, bytes(view[: newline + 1]), newline + 1)
+            line, header_size = split_frame(buffer, key, filled)
+            _, metadata, _, _ = parse(key, line + b"\n", header_size)
             payload_size = filled - header_size
             received = [payload_size]
             actual = checksum(

@@ -23,6 +23,6 @@ __all__ = [
     "resolve_serializer",
 ]
 
-for _name in ("CompressedSerializer", "JSONSerializer", "PickleSerializer", "register_json_type"):
+for _name in __all__:
     globals()[_name].__module__ = __name__
 del _name

@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
+from .._types import as_byte_view
 from ..errors import ConfigurationError, SerializationError
 from ._buffers import allocate_payload_buffer
 from .base import Buffer, Serializer, resolve_serializer
@@ -122,7 +123,7 @@ class CompressedSerializer(Serializer):
         pieces = []
         for chunk in chunks:
             # Bounded slices keep the compressor's output buffer small (it grows by copying).
-            view = memoryview(chunk).cast("B")
+            view = as_byte_view(chunk)
             for start in range(0, view.nbytes, _COMPRESS_STEP):
                 pieces.append(compressor.compress(view[start : start + _COMPRESS_STEP]))
         pieces.append(compressor.flush())
@@ -178,7 +179,7 @@ def _zstd_decompress(data: Buffer, limit: int) -> Buffer:
         # Size not recorded (or empty). zstandard's decompressobj takes no max_length, so
         # it is fed small slices: each yields at most 32768 times its size, checked as it goes.
         unsized = zstandard.ZstdDecompressor().decompressobj()
-        source = memoryview(data).cast("B")
+        source = as_byte_view(data)
         grown = bytearray()
         for start in range(0, source.nbytes, _ZSTD_FEED):
             grown += unsized.decompress(source[start : start + _ZSTD_FEED])

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, ClassVar
 
+from .._types import as_byte_view
 from ..errors import ConfigurationError, SerializationError
 from ._hints import can_pickle
 from ._pickle_reducers import fast_pickler_class
@@ -169,9 +170,8 @@ class PickleSerializer(Serializer):
 
     def loads(self, data: Buffer) -> Any:
         """Unpickle; out-of-band buffers become views into ``data`` (writable for a bytearray)."""
-        view = data if type(data) is memoryview else memoryview(data)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
+        # The hit path passes a flat byte view already: no call to find that out.
+        view = data if type(data) is memoryview and data.format == "B" and data.ndim == 1 else as_byte_view(data)
         if view[:4] != _MAGIC:
             return self._unpickle(view, None)
         try:

@@ -51,11 +51,18 @@ _LAZY = {
 }
 
 
+# Users see resultkit.storage.LocalStorage, not the implementation module's path.
+for _name in ("Storage", "validate_key", "LocalStorage", "MemoryStorage"):
+    globals()[_name].__module__ = __name__
+del _name
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    value.__module__ = __name__  # as the eager names above, on first use
     globals()[name] = value
     return value
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, ClassVar
 
-from .._types import Buffer
+from .._types import Buffer, as_byte_view
 from ..errors import StorageError
 
 __all__ = ["RESERVED_PREFIX", "Buffer", "IncompleteUpload", "Storage", "as_buffer", "hidden_from_listing",
@@ -113,9 +113,8 @@ def as_buffer(chunk: object, key: str = "") -> Buffer:
     if isinstance(chunk, (bytes, bytearray)):
         return chunk
     try:
-        view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)  # type: ignore[arg-type]
         # Typed or multi-dimensional buffers (numpy) become flat byte views, without a copy.
-        return view if view.ndim == 1 and view.format == "B" else view.cast("B")
+        return as_byte_view(chunk)  # type: ignore[arg-type]
     except TypeError as exc:
         raise StorageError(
             f"write({key!r}, ...) got a chunk of type {type(chunk).__name__} that is not usable "

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from .._types import as_byte_view
 from ..errors import ConfigurationError, StorageError
 from .base import RESERVED_PREFIX, Buffer, Storage
 
@@ -59,12 +60,6 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_temp_token)
 
 
-def _as_bytes_view(chunk: Buffer) -> memoryview:
-    view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)
-    # numpy and pickle-5 buffers may be multi-dimensional or typed; os.write wants bytes.
-    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
-
-
 def write_all(fd: int, chunks: Iterable[Buffer]) -> None:
     """Write every chunk to ``fd`` without joining them, looping on partial writes."""
     # Only chunks already in memory (a list or tuple) are gathered: a generator may be
@@ -72,7 +67,7 @@ def write_all(fd: int, chunks: Iterable[Buffer]) -> None:
     if _writev is None or not isinstance(chunks, (list, tuple)) or not 0 < len(chunks) <= _WRITEV_MAX_CHUNKS:
         _write_each(fd, chunks)
         return
-    views = [_as_bytes_view(chunk) for chunk in chunks]
+    views = [as_byte_view(chunk) for chunk in chunks]
     total = sum(view.nbytes for view in views)
     if total > _MAX_WRITE:
         _write_each(fd, views)
@@ -121,7 +116,7 @@ fd_path = (_linux_fd_path if os.path.isdir("/proc/self/fd")
 
 def _write_each(fd: int, chunks: Iterable[Buffer]) -> None:
     for chunk in chunks:
-        view = _as_bytes_view(chunk)
+        view = as_byte_view(chunk)
         offset, total = 0, len(view)
         while offset < total:
             offset += os.write(fd, view[offset : offset + _MAX_WRITE])

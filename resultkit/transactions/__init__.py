@@ -36,3 +36,10 @@ __all__ = [
     "register_default_store",
     "transaction",
 ]
+
+# Users see resultkit.transactions.Transaction, not the implementation module's path; the
+# lock managers keep their own public package's name (resultkit.locking).
+for _name in ("AsyncTransaction", "CommitMode", "IsolationLevel", "Transaction", "TransactionState",
+              "atransaction", "get_transaction", "register_default_store", "transaction"):
+    globals()[_name].__module__ = __name__
+del _name

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..errors import StorageError
+from ..errors import ResultkitError, SerializationError, StorageError
 from ..results.journal import CommitJournal, new_commit_id
 
-__all__ = ["GroupWriteFailed", "PendingWrite", "write_group"]
+__all__ = ["GroupWriteFailed", "PendingWrite", "commit_error", "write_group"]
 
 logger = logging.getLogger("resultkit.transactions")
 
@@ -123,3 +123,17 @@ def _end_journal(journal: CommitJournal, undone: bool) -> None:
     logger.warning(
         "a failed commit left its journal in %s; its records stay invisible and the next reader "
         "or `resultkit gc` removes them", journal.storage.describe())
+
+
+def commit_error(failure: GroupWriteFailed) -> Exception:
+    """What a failed commit raises: the cause's own resultkit type, carrying the value it lost."""
+    exc, failing = failure.cause, failure.failing
+    key, value = (failing.key, failing.value) if failing is not None else (None, None)
+    undone = f"the transaction rolled back and removed the {failure.written} record(s) it had written"
+    if isinstance(exc, SerializationError):
+        return SerializationError(f"committing the record {key!r} failed: {exc}; {undone}; "
+                                  "the value is on this error's .value", value=value)
+    if isinstance(exc, ResultkitError) and not isinstance(exc, StorageError):
+        return exc
+    return StorageError(f"committing the record {key!r} failed ({type(exc).__name__}: {exc}), so "
+                        f"{undone}; the computed value is on this error's .value", value=value)

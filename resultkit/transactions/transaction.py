@@ -1,7 +1,8 @@
 """Transactions: BEGIN (lock, look up), STAGE, then COMMIT all or nothing, or ROLLBACK.
 
 Nesting follows Prefect 3: a nested transaction inherits its parent's commit mode,
-isolation level, store and lock manager unless given its own; a child's rollback rolls
+isolation level, store and lock manager unless given its own (``_context.py``, which also
+keeps the current transaction); a child's rollback rolls
 its parents back; ``LAZY`` children hand their staged records to the parent, which
 writes them with its own in one group commit (crash-consistent: see ``journal.py``).
 
@@ -17,33 +18,26 @@ and never blocks the event loop.
 from __future__ import annotations
 
 import copy
-import enum
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from contextvars import ContextVar, Token
+from collections.abc import Iterable
+from contextvars import Token
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from .._env import env_float
-from ..errors import (
-    ConfigurationError,
-    LockTimeout,
-    ResultkitError,
-    SerializationError,
-    StorageError,
-    TransactionError,
-    TransactionValueNotFound,
-)
+from ..errors import ConfigurationError, LockTimeout, TransactionError, TransactionValueNotFound
 from ..locking import LeasedLockManager, LockManager, default_lock_manager
 from ..locking.lease import LEASE_SECONDS, drop_lease, keep_lease
 from ..locking.memory import default_memory_lock_manager
-from .commit import GroupWriteFailed, PendingWrite, write_group
+from . import _context
+from ._context import register_default_store
+from .commit import GroupWriteFailed, PendingWrite, commit_error, write_group
 from .hooks import Hook, check_hooks, run_hook
 from .lock_steps import Acquire, LockSteps, WaitForRelease, adrive, drive
 from .states import CommitMode, HasState, IsolationLevel, TransactionState
@@ -58,65 +52,14 @@ __all__ = [
 
 _log = logging.getLogger("resultkit.transactions")
 
-_current: ContextVar[Transaction | None] = ContextVar("resultkit_transaction", default=None)
 _MISSING: Any = object()
 _HOST = socket.gethostname()
-_E = TypeVar("_E", bound=enum.Enum)
 
 
 def get_transaction() -> Transaction | None:
     """The innermost open transaction in this context, or None."""
-    return _current.get()
-
-
-def _plain_default_store() -> Any:
-    from ..results import ResultStore
-
-    return ResultStore()
-
-
-_default_store: Callable[[], Any] = _plain_default_store
-
-
-def register_default_store(factory: Callable[[], Any]) -> None:
-    """Set what ``transaction(key=...)`` with no store (and no parent's) writes to.
-
-    The front door registers the store a task would use (the enclosing flow's or
-    ``settings`` block's storage and serializer); without it, the default storage.
-    """
-    global _default_store
-    _default_store = factory
-
-
-def _coerce(enum_type: type[_E], value: object, name: str) -> _E | None:
-    if value is None or isinstance(value, enum_type):
-        return value
-    if isinstance(value, str) and value.upper() in enum_type.__members__:
-        return enum_type[value.upper()]
-    choices = ", ".join(enum_type.__members__)
-    raise ConfigurationError(f"{name}={value!r} is not one of {choices}; pass e.g. {enum_type.__name__}.{choices.split(',')[0]}")
-
-
-def _resolve_store(store: Any) -> Any:
-    if store is None or (hasattr(store, "lookup") and hasattr(store, "write")):
-        return store
-    from ..results import ResultStore  # a Storage, path or URL: wrap it
-
-    return ResultStore(store)
-
-
-def _commit_error(failure: GroupWriteFailed) -> Exception:
-    """What a failed commit raises: the cause's own resultkit type, carrying the value it lost."""
-    exc, failing = failure.cause, failure.failing
-    key, value = (failing.key, failing.value) if failing is not None else (None, None)
-    undone = f"the transaction rolled back and removed the {failure.written} record(s) it had written"
-    if isinstance(exc, SerializationError):
-        return SerializationError(f"committing the record {key!r} failed: {exc}; {undone}; "
-                                  "the value is on this error's .value", value=value)
-    if isinstance(exc, ResultkitError) and not isinstance(exc, StorageError):
-        return exc
-    return StorageError(f"committing the record {key!r} failed ({type(exc).__name__}: {exc}), so "
-                        f"{undone}; the computed value is on this error's .value", value=value)
+    txn: Transaction | None = _context.current()
+    return txn
 
 
 @dataclass
@@ -160,9 +103,9 @@ class Transaction(HasState):
                 f"is_lock_holder/wait_for_lock/await_for_lock, got {type(lock_manager).__name__}; use e.g. RedisLockManager(url)"
             )
         self.key = key
-        self.store = _resolve_store(store)
-        self.commit_mode = _coerce(CommitMode, commit_mode, "commit_mode")
-        self.isolation_level = _coerce(IsolationLevel, isolation_level, "isolation_level")
+        self.store = _context.resolve_store(store)
+        self.commit_mode = _context.coerce_enum(CommitMode, commit_mode, "commit_mode")
+        self.isolation_level = _context.coerce_enum(IsolationLevel, isolation_level, "isolation_level")
         self.overwrite = bool(overwrite)
         self.lock_timeout = lock_timeout
         self.lock_manager = lock_manager
@@ -189,19 +132,8 @@ class Transaction(HasState):
     def _prepare(self) -> None:
         if self.state is not TransactionState.PENDING or self._token is not None:
             raise TransactionError(f"transaction on {self.key!r} was already begun; make a new one")
-        parent = self._parent = _current.get()
-        if self.commit_mode is None:
-            self.commit_mode = parent.commit_mode if parent is not None else CommitMode.LAZY
-        if self.isolation_level is None:
-            self.isolation_level = (parent.isolation_level if parent is not None
-                                    else IsolationLevel.READ_COMMITTED)
-        if self.store is None:
-            if parent is not None and parent.store is not None:
-                self.store = parent.store
-            elif self.key is not None:
-                self.store = _default_store()
-        if self.lock_manager is None and parent is not None:
-            self.lock_manager = parent.lock_manager
+        self._parent = get_transaction()
+        _context.inherit(self, self._parent)
 
     def _needs_lock(self) -> bool:
         return self.isolation_level is IsolationLevel.SERIALIZABLE and self.key is not None
@@ -277,7 +209,7 @@ class Transaction(HasState):
         )
 
     def _open(self) -> None:
-        self._token = _current.set(self)
+        self._token = _context.enter(self)
         self.state = TransactionState.COMMITTED if self.record is not None else TransactionState.ACTIVE
 
     def _release_lock(self) -> None:
@@ -417,7 +349,7 @@ class Transaction(HasState):
             write_group(writes)
         except GroupWriteFailed as failure:
             self._rollback()
-            raise _commit_error(failure) from failure.cause
+            raise commit_error(failure) from failure.cause
 
     def rollback(self) -> bool:
         """Discard staged records and run rollback hooks, newest first (children's too).
@@ -451,12 +383,8 @@ class Transaction(HasState):
 
     def _close_context(self) -> None:
         token, self._token = self._token, None
-        if token is None:
-            return
-        try:
-            _current.reset(token)
-        except ValueError:  # exited in another context (e.g. a different task): restore by hand
-            _current.set(self._parent)
+        if token is not None:
+            _context.exit_to(token, self._parent)
 
     def _settle(self, failed: bool) -> None:
         """End of the block: roll back, commit, or hand over to the parent, as Prefect does."""

@@ -261,7 +261,7 @@ def test_isolation_level_from_pyproject_and_bad_values(tmp_path, monkeypatch):
     project.mkdir()
     (project / "pyproject.toml").write_text("[tool.resultkit]\nisolation_level = 'SERIALIZABLE'\n")
     monkeypatch.chdir(project)
-    from resultkit.settings import effective_settings
+    from resultkit._settings import effective_settings
     from resultkit.transactions import IsolationLevel
 
     assert effective_settings().isolation_level is IsolationLevel.SERIALIZABLE
