@@ -16,7 +16,13 @@ from ..serializers._buffers import allocate_payload_buffer
 from ..storage.base import Storage
 from ..storage.retry import is_replaced, is_storage_fault
 
-__all__ = ["RecordReplaced", "read_exactly", "read_growing", "read_into", "read_payload", "stream_size"]
+__all__ = ["MAP_FROM", "RecordReplaced", "read_exactly", "read_growing", "read_into", "read_payload",
+           "stream_size"]
+
+#: Payloads from this size are mapped from a local file instead of read (``Storage.map_read``).
+#: Measured on a page-cache-hot 2-core VM: from 64 to 512 KiB a read and a mapping cost the
+#: same; at 1 MiB mapping (and hashing) the file is 2.6x faster, at 256 MiB 5x.
+MAP_FROM = 1 << 20
 
 
 class RecordReplaced(Exception):
@@ -32,6 +38,10 @@ def read_payload(storage: Storage, key: str, header: bytes, payload_size: int) -
     ``payload_size`` before the buffer is allocated.
     """
     try:
+        if payload_size >= MAP_FROM:
+            mapped = _map_payload(storage, key, header, payload_size)
+            if mapped is not None:
+                return mapped
         return _stream_payload(storage, key, header, payload_size)
     except (ResultkitError, RecordReplaced, FileNotFoundError):
         raise
@@ -44,6 +54,21 @@ def read_payload(storage: Storage, key: str, header: bytes, payload_size: int) -
             f"{storage.describe()}: could not stream the payload of record {key!r}: "
             f"{type(exc).__name__}: {exc}; retry, or check the storage is reachable"
         ) from exc
+
+
+def _map_payload(storage: Storage, key: str, header: bytes, payload_size: int) -> memoryview | None:
+    """The payload as a copy-on-write view into the mapped record file, or None if it cannot map.
+
+    The storage maps only a file of exactly header + ``payload_size`` bytes (checked with
+    ``fstat`` first), so no access past its end can fault; anything else is left to the
+    streamed read, which reports it.
+    """
+    mapped = storage.map_read(key, len(header) + payload_size)
+    if mapped is None:
+        return None
+    if mapped[: len(header)] != header:
+        raise RecordReplaced
+    return mapped[len(header) :]
 
 
 def _stream_payload(storage: Storage, key: str, header: bytes, payload_size: int) -> Buffer:

@@ -38,7 +38,7 @@ from ._prefect_calls import (
     chosen_value,
     default_storage_key,
 )
-from ._streams import RecordReplaced, read_payload
+from ._streams import MAP_FROM, RecordReplaced, read_payload
 from .checksum import BLAKE3, XXH3_128, as_byte_view, checksum, verify_checksum
 from .journal import commit_finished
 from .literal import ResultLiteral
@@ -61,6 +61,9 @@ logger = logging.getLogger("resultkit")
 _FIRST_READ_SIZE = 64 * 1024
 # exists()/metadata() need only the header, which is usually a few hundred bytes.
 _HEADER_READ_SIZE = 4096
+# Where a large payload starts in its record: pickle's out-of-band buffers are 64-byte
+# aligned relative to the payload start, and SIMD code wants them 64-byte aligned in memory.
+_PAYLOAD_ALIGNMENT = 64
 # A record replaced between the header read and the payload stream is read again.
 _REPLACED_RETRIES = 10
 
@@ -209,7 +212,9 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         key = self._key_to_write(key)
         self._check_write(key, holder)
         metadata, views = self._build_record(key, value, expiration, extra, commit)
-        header = encode_header(metadata)
+        # A payload large enough to be mapped starts 64-byte aligned in its file, so arrays
+        # loaded as views into the mapping are aligned (the serializer aligns within it).
+        header = encode_header(metadata, _PAYLOAD_ALIGNMENT if metadata.payload_size >= MAP_FROM else 1)
         # Header and payload chunks go to storage as they are: no join, no extra copy.
         self.storage.write(metadata.storage_key, [header, *views])
         return ResultRecord(metadata, value, storage=self.storage)

@@ -161,6 +161,16 @@ class Storage(abc.ABC):
         """A binary stream over the object at ``key``, for large payloads."""
         return self._open_read(validate_key(key))
 
+    def map_read(self, key: str, size: int) -> memoryview | None:
+        """A writable copy-on-write view of the whole object at ``key``, or None where it cannot be mapped.
+
+        None also when the object is not exactly ``size`` bytes (the caller's streamed
+        read then reports the mismatch) or mapping is turned off. Mutating the view never
+        changes the stored object, and the view stays valid when the object is replaced
+        or deleted meanwhile. ``FileNotFoundError`` when absent. Only local files map.
+        """
+        return self._map_read(validate_key(key), size)
+
     def write(self, key: str, data: Buffer | Iterable[Buffer]) -> None:
         """Atomically store ``data`` (bytes-like, or an iterable of bytes-like chunks) at ``key``."""
         key = validate_key(key)
@@ -248,6 +258,9 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def _open_read(self, key: str) -> IO[bytes]: ...
+
+    def _map_read(self, key: str, size: int) -> memoryview | None:
+        return None  # remote and in-memory backends stream instead
 
     @abc.abstractmethod
     def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None: ...

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from ..errors import ConfigurationError, StorageError
+from ._mapping import map_descriptor, mapping_enabled
 from .base import RESERVED_PREFIX, Buffer, Storage
 
 __all__ = ["LocalStorage"]
@@ -130,13 +131,18 @@ def _write_each(fd: int, chunks: Iterable[Buffer]) -> None:
 class LocalStorage(Storage):
     """Records as files under ``basepath``; ``fsync=True`` makes writes durable across power loss.
 
+    Large records are loaded by mapping their file copy-on-write (zero-copy); ``mmap=False``
+    reads them into private memory instead (``None``: ``RESULTKIT_MMAP``, default on). Turn
+    it off on a network filesystem where another host may truncate files in place.
+
     >>> store = LocalStorage("/tmp/results")            # doctest: +SKIP
     >>> store.write("task/abc", b"hello")               # doctest: +SKIP
     """
 
     block_type = "local"
+    mmap: bool | None = None  # instances pickled before the option existed
 
-    def __init__(self, basepath: str | os.PathLike[str], fsync: bool = False) -> None:
+    def __init__(self, basepath: str | os.PathLike[str], fsync: bool = False, mmap: bool | None = None) -> None:
         if not isinstance(basepath, (str, os.PathLike)) or not os.fspath(basepath):
             raise ConfigurationError(
                 f"LocalStorage basepath must be a non-empty path, got {type(basepath).__name__} "
@@ -146,29 +152,40 @@ class LocalStorage(Storage):
         # worker process whose working directory differs.
         self.basepath = Path(os.path.abspath(os.path.expanduser(os.fspath(basepath))))
         self.fsync = bool(fsync)
+        if mmap is not None and not isinstance(mmap, bool):
+            raise ConfigurationError(
+                f"LocalStorage mmap must be True, False or None (RESULTKIT_MMAP decides), got "
+                f"{type(mmap).__name__} {mmap!r}"
+            )
+        #: Map large records copy-on-write when loading them; None: ``RESULTKIT_MMAP`` decides.
+        self.mmap = mmap
         # The hot read path joins keys by concatenation: valid keys are plain relative paths.
         self._root = os.path.join(str(self.basepath), "")
         # What an opened key's path must be: basepath with its own links resolved, then the key.
         self._real_root = os.path.join(os.path.realpath(self.basepath), "")
 
     def __repr__(self) -> str:
-        return f"LocalStorage({str(self.basepath)!r}{', fsync=True' if self.fsync else ''})"
+        mapping = "" if self.mmap is None else f", mmap={self.mmap}"
+        return f"LocalStorage({str(self.basepath)!r}{', fsync=True' if self.fsync else ''}{mapping})"
 
     def __eq__(self, other: object) -> bool:
         return (
             type(other) is type(self)
             and isinstance(other, LocalStorage)
-            and (other.basepath, other.fsync) == (self.basepath, self.fsync)
+            and (other.basepath, other.fsync, other.mmap) == (self.basepath, self.fsync, self.mmap)
         )
 
     def __hash__(self) -> int:
-        return hash((type(self), self.basepath, self.fsync))
+        return hash((type(self), self.basepath, self.fsync, self.mmap))
 
     def describe(self) -> str:
         return str(self.basepath)
 
     def to_block(self) -> dict[str, Any]:
-        return {"basepath": str(self.basepath), "fsync": self.fsync}
+        block: dict[str, Any] = {"basepath": str(self.basepath), "fsync": self.fsync}
+        if self.mmap is not None:
+            block["mmap"] = self.mmap
+        return block
 
     def path_of(self, key: str) -> Path:
         """The file that holds ``key``."""
@@ -343,6 +360,17 @@ class LocalStorage(Storage):
 
     def _open_read(self, key: str) -> IO[bytes]:
         return self._open(key)
+
+    def _map_read(self, key: str, size: int) -> memoryview | None:
+        if not mapping_enabled(self.mmap):
+            return None
+        fd = self._open_fd(key)  # checked: never through a link
+        try:
+            return map_descriptor(fd, size)
+        except OSError as exc:
+            self._fail("map", key, exc)
+        finally:
+            os.close(fd)
 
     def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None:
         folder, _, name = key.rpartition("/")

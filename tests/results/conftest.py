@@ -87,8 +87,8 @@ def local_storage(tmp_path: Path) -> LocalStorage:
 class CountingLocalStorage(LocalStorage):
     """A real LocalStorage that counts calls to each primitive (to check read budgets)."""
 
-    def __init__(self, basepath: Any) -> None:
-        super().__init__(basepath)
+    def __init__(self, basepath: Any, mmap: bool | None = None) -> None:
+        super().__init__(basepath, mmap=mmap)
         self.calls: list[tuple[str, Any]] = []
         self.chunks: list[Any] = []  # the chunks of the last write, as storage received them
 
@@ -103,6 +103,10 @@ class CountingLocalStorage(LocalStorage):
     def _open_read(self, key: str) -> IO[bytes]:
         self.calls.append(("open_read", None))
         return super()._open_read(key)
+
+    def _map_read(self, key: str, size: int) -> memoryview | None:
+        self.calls.append(("map_read", size))
+        return super()._map_read(key, size)
 
     def _write_chunks(self, key: str, chunks: Iterable[Any]) -> None:
         self.chunks = list(chunks)
