@@ -29,6 +29,7 @@ from ..errors import (
 from ..serializers.base import Serializer, dumps_value, resolve_serializer
 from ..storage.base import Storage, validate_key
 from ._async import in_thread
+from ._large_writes import placeholder_hash, write_large_record
 from ._locks import StoreLocks
 from ._prefect_calls import (
     MISSING,
@@ -61,9 +62,6 @@ logger = logging.getLogger("resultkit")
 _FIRST_READ_SIZE = 64 * 1024
 # exists()/metadata() need only the header, which is usually a few hundred bytes.
 _HEADER_READ_SIZE = 4096
-# Where a large payload starts in its record: pickle's out-of-band buffers are 64-byte
-# aligned relative to the payload start, and SIMD code wants them 64-byte aligned in memory.
-_PAYLOAD_ALIGNMENT = 64
 # A record replaced between the header read and the payload stream is read again.
 _REPLACED_RETRIES = 10
 
@@ -211,19 +209,23 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         value = chosen_value(value, obj)
         key = self._key_to_write(key)
         self._check_write(key, holder)
-        metadata, views = self._build_record(key, value, expiration, extra, commit)
-        # A payload large enough to be mapped starts 64-byte aligned in its file, so arrays
-        # loaded as views into the mapping are aligned (the serializer aligns within it).
-        header = encode_header(metadata, _PAYLOAD_ALIGNMENT if metadata.payload_size >= MAP_FROM else 1)
-        # Header and payload chunks go to storage as they are: no join, no extra copy.
-        self.storage.write(metadata.storage_key, [header, *views])
+        metadata, views = self._build_record(key, value, expiration, extra, commit, checksum_later=True)
+        if metadata.payload_size < MAP_FROM:
+            # Header and payload chunks go to storage as they are: no join, no extra copy.
+            self.storage.write(metadata.storage_key, [encode_header(metadata), *views])
+        else:
+            write_large_record(self.storage, metadata, views, self._signing_key)
         return ResultRecord(metadata, value, storage=self.storage)
 
     def _build_record(
         self, key: str, value: Any, expiration: datetime | timedelta | None, extra: Mapping[str, Any] | None,
-        commit: str | None = None,
+        commit: str | None = None, checksum_later: bool = False,
     ) -> tuple[ResultRecordMetadata, list[memoryview]]:
-        """The metadata of a record of ``value`` at ``key`` and its payload views (nothing written)."""
+        """The metadata of a record of ``value`` at ``key`` and its payload views (nothing written).
+
+        ``checksum_later``: a payload of ``MAP_FROM`` bytes or more gets a placeholder hash
+        (and no signature), sealed by ``write_large_record`` as the payload is written.
+        """
         expires = _expiration_moment(expiration)
         if extra is not None and not isinstance(extra, Mapping):
             raise ConfigurationError(
@@ -240,14 +242,15 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
             created=datetime.now(timezone.utc),
             expiration=expires,
             payload_size=payload_size,
-            payload_hash=checksum(views, algorithm, payload_size),
+            payload_hash=(placeholder_hash(algorithm) if checksum_later and payload_size >= MAP_FROM
+                          else checksum(views, algorithm, payload_size)),
             resultkit_version=_RESULTKIT_VERSION,
             is_literal=is_literal,
             literal=value if is_literal else None,
             extra=dict(extra) if extra else {},
             commit=commit,
         )
-        if self._signing_key is not None:
+        if self._signing_key is not None and not (checksum_later and payload_size >= MAP_FROM):
             metadata.signature = sign_header(header_dict(metadata), self._signing_key)
         return metadata, views
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, ClassVar
@@ -108,6 +108,12 @@ _VALID_KEYS_SIZE = 4096
 _valid_keys: set[str] = set()
 
 
+def as_byte_view(chunk: object, key: str = "") -> memoryview:
+    """``chunk`` as a flat byte ``memoryview`` (no copy), else ``StorageError`` as :func:`as_buffer`."""
+    buffer = as_buffer(chunk, key)
+    return buffer if isinstance(buffer, memoryview) else memoryview(buffer)
+
+
 def as_buffer(chunk: object, key: str = "") -> Buffer:
     """``chunk`` if it is bytes-like (anything ``memoryview`` accepts), else ``StorageError``."""
     if isinstance(chunk, (bytes, bytearray)):
@@ -199,6 +205,18 @@ class Storage(abc.ABC):
                 chunks = (as_buffer(data, key),)
         self._write_chunks(key, chunks)
 
+    def write_with_head(self, key: str, body: Sequence[Buffer], head_size: int,
+                        make_head: Callable[[], Buffer]) -> None:
+        """Atomically store ``make_head() + body`` at ``key``, the head computed while the body is written.
+
+        ``make_head()`` must return exactly ``head_size`` bytes; it may depend on a pass over
+        ``body`` (a checksum), which local storage overlaps with writing the body to the
+        file. Elsewhere the head is made first and the whole written as by :meth:`write`.
+        """
+        key = validate_key(key)
+        views = [as_byte_view(chunk, key) for chunk in body]
+        self._write_with_head(key, views, head_size, make_head)
+
     def exists(self, key: str) -> bool:
         """Whether an object exists at ``key``."""
         return self._exists(validate_key(key))
@@ -264,6 +282,10 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None: ...
+
+    def _write_with_head(self, key: str, body: Sequence[memoryview], head_size: int,
+                         make_head: Callable[[], Buffer]) -> None:
+        self._write_chunks(key, [make_head(), *body])
 
     @abc.abstractmethod
     def _exists(self, key: str) -> bool: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -195,6 +195,13 @@ class CachedStorage(Storage):
     def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None:
         try:
             self.remote.write(key, chunks)
+        finally:
+            self.cache.delete(self._namespace + key)
+
+    def _write_with_head(self, key: str, body: Sequence[memoryview], head_size: int,
+                         make_head: Callable[[], Buffer]) -> None:
+        try:
+            self.remote.write_with_head(key, body, head_size, make_head)
         finally:
             self.cache.delete(self._namespace + key)
 
