@@ -67,22 +67,21 @@ def _as_bytes_view(chunk: Buffer) -> memoryview:
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
-def write_all(fd: int, chunks: Iterable[Buffer]) -> None:
-    """Write every chunk to ``fd`` without joining them, looping on partial writes."""
+def write_all(fd: int, chunks: Iterable[Buffer]) -> int:
+    """Write every chunk to ``fd`` without joining them, looping on partial writes; returns the bytes written."""
     # Only chunks already in memory (a list or tuple) are gathered: a generator may be
     # streaming more than fits, so it is written as it comes.
     if _writev is None or not isinstance(chunks, (list, tuple)) or not 0 < len(chunks) <= _WRITEV_MAX_CHUNKS:
-        _write_each(fd, chunks)
-        return
+        return _write_each(fd, chunks)
     views = [_as_bytes_view(chunk) for chunk in chunks]
     total = sum(view.nbytes for view in views)
     if total > _MAX_WRITE:
-        _write_each(fd, views)
-        return
+        return _write_each(fd, views)
     # One syscall for header + payload; a short write finishes chunk by chunk.
     written = _writev(fd, views)
     if written < total:
         _write_each(fd, _after(views, written))
+    return total
 
 
 def _after(views: list[memoryview], skip: int) -> list[memoryview]:
@@ -121,12 +120,15 @@ fd_path = (_linux_fd_path if os.path.isdir("/proc/self/fd")
            else _macos_fd_path if sys.platform == "darwin" else _no_fd_path)
 
 
-def _write_each(fd: int, chunks: Iterable[Buffer]) -> None:
+def _write_each(fd: int, chunks: Iterable[Buffer]) -> int:
+    written = 0
     for chunk in chunks:
         view = _as_bytes_view(chunk)
-        offset, total = 0, len(view)
+        offset, total = 0, view.nbytes
         while offset < total:
             offset += os.write(fd, view[offset : offset + _MAX_WRITE])
+        written += total
+    return written
 
 
 def pwrite_all(fd: int, chunks: Iterable[Buffer], offset: int) -> int:
@@ -426,18 +428,16 @@ class LocalStorage(Storage):
             os.close(fd)
 
     def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None:
-        large = isinstance(chunks, (list, tuple)) and sum(
-            memoryview(chunk).nbytes for chunk in chunks) >= _RELEASE_LATER_FROM
-        self._write_file(key, lambda fd: write_all(fd, chunks), large)
+        self._write_file(key, lambda fd: write_all(fd, chunks))
 
     def _write_with_head(self, key: str, body: Sequence[memoryview], head_size: int,
                          make_head: Callable[[], Buffer]) -> None:
         body_size = sum(view.nbytes for view in body)
         if body_size < _OVERLAP_FROM:
-            self._write_file(key, lambda fd: write_all(fd, [make_head(), *body]), False)
+            self._write_file(key, lambda fd: write_all(fd, [make_head(), *body]))
             return
 
-        def fill(fd: int) -> None:
+        def fill(fd: int) -> int:
             # The body goes to the kernel from a thread (os.pwrite releases the GIL) while
             # make_head runs here (the payload's checksum holds the GIL): the two overlap.
             writer = _BackgroundWrite(fd, body, head_size)
@@ -451,14 +451,15 @@ class LocalStorage(Storage):
                     f"{head_size} announced; this is a bug in the caller"
                 )
             pwrite_all(fd, [head], 0)
+            return head_size + body_size
 
-        self._write_file(key, fill, True)
+        self._write_file(key, fill)
 
-    def _write_file(self, key: str, write: Callable[[int], None], large: bool) -> None:
-        """Make a temporary file, ``write(fd)`` it, and rename it over ``key``.
+    def _write_file(self, key: str, write: Callable[[int], int]) -> None:
+        """Make a temporary file, fill it with ``write(fd)`` (returning its size), and rename it over ``key``.
 
-        ``large``: the file replaced (if any) is probably large too; the pages it holds are
-        freed by a background thread rather than by the rename in the caller's thread.
+        After a large write the file replaced (if any) is probably large too: the pages it
+        holds are freed by a background thread rather than by the rename in this one.
         """
         folder, _, name = key.rpartition("/")
         temp = f"{_TEMP_PREFIX}{_temp_token}{next(_temp_counter)}"
@@ -481,10 +482,10 @@ class LocalStorage(Storage):
                 self._fail("create a file for", key, exc)
             try:
                 try:
-                    self._fill(fd, write)
+                    size = self._fill(fd, write)
                 finally:
                     os.close(fd)
-                replaced = _open_replaced(name, dir_fd) if large else None
+                replaced = _open_replaced(name, dir_fd) if size >= _RELEASE_LATER_FROM else None
                 try:
                     os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
                 finally:
@@ -502,8 +503,8 @@ class LocalStorage(Storage):
         finally:
             os.close(dir_fd)
 
-    def _fill(self, fd: int, write: Callable[[int], None]) -> None:
-        write(fd)
+    def _fill(self, fd: int, write: Callable[[int], int]) -> int:
+        size = write(fd)
         # The kernel stamps mtime from a coarse clock (one tick is ms), so two
         # same-size overwrites could share a version token; a fine-grained stamp
         # keeps ``version`` distinct for every write.
@@ -511,8 +512,9 @@ class LocalStorage(Storage):
         os.utime(fd, ns=(now, now))
         if self.fsync:
             os.fsync(fd)
+        return size
 
-    def _write_by_path(self, key: str, directory: str, temp: str, name: str, write: Callable[[int], None]) -> None:
+    def _write_by_path(self, key: str, directory: str, temp: str, name: str, write: Callable[[int], int]) -> None:
         temp_path, target = os.path.join(directory, temp), os.path.join(directory, name)
         try:
             fd = os.open(temp_path, _OPEN_FLAGS, 0o666)
