@@ -26,6 +26,9 @@ _CAN_MAP = os.name == "posix" and hasattr(mmap, "ACCESS_COPY")
 class MappedFile(mmap.mmap):
     """A private copy-on-write mapping of one record file; unmapped when its last view goes."""
 
+    #: Read by the serializers' ``release_consumed``: the load in progress is its one reader.
+    releasable_pages = True
+
 
 def mapping_enabled(option: bool | None) -> bool:
     """Whether reads may map files: the storage's ``mmap`` option, else ``RESULTKIT_MMAP`` (default on)."""
