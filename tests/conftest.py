@@ -56,7 +56,7 @@ def resultkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "resultkit-home"
     monkeypatch.setenv("RESULTKIT_HOME", str(home))
     for name in ("DEFAULT_STORAGE", "DEFAULT_SERIALIZER", "PERSIST_BY_DEFAULT", "REFRESH_CACHE",
-                 "DISABLE_CACHING", "SIGNING_KEY", "LOCK_TIMEOUT"):
+                 "DISABLE_CACHING", "SIGNING_KEY", "LOCK_TIMEOUT", "MMAP"):
         monkeypatch.delenv("RESULTKIT_" + name, raising=False)
     return home
 

@@ -14,6 +14,7 @@ from typing import Any
 from .._types import Buffer, as_byte_view
 from ..errors import ConfigurationError
 from ..serializers.base import Serializer, dumps_value
+from ._large_writes import placeholder_hash
 from .checksum import BLAKE3, XXH3_128, checksum
 from .literal import ResultLiteral
 from .record import ResultRecordMetadata, header_dict
@@ -50,9 +51,13 @@ def expiration_moment(expiration: datetime | timedelta | None) -> datetime | Non
 def build_record(
     serializer: Serializer, serializer_config: dict[str, Any], signing_key: bytes | None, key: str,
     value: Any, expiration: datetime | timedelta | None, extra: Mapping[str, Any] | None,
-    commit: str | None = None,
+    commit: str | None = None, large_from: int | None = None,
 ) -> tuple[ResultRecordMetadata, list[memoryview]]:
-    """The metadata of a record of ``value`` at ``key`` and its payload views (signed with ``signing_key``)."""
+    """The metadata of a record of ``value`` at ``key`` and its payload views (signed with ``signing_key``).
+
+    A payload of ``large_from`` bytes or more gets a placeholder hash and no signature:
+    ``write_large_record`` seals them while the payload is written.
+    """
     expires = expiration_moment(expiration)
     if extra is not None and not isinstance(extra, Mapping):
         raise ConfigurationError(
@@ -63,19 +68,20 @@ def build_record(
     views = [as_byte_view(chunk) for chunk in chunks]
     payload_size = sum(view.nbytes for view in views)
     algorithm = BLAKE3 if signing_key else XXH3_128
+    seal_later = large_from is not None and payload_size >= large_from
     metadata = ResultRecordMetadata(
         storage_key=key,
         serializer=serializer_config,
         created=datetime.now(timezone.utc),
         expiration=expires,
         payload_size=payload_size,
-        payload_hash=checksum(views, algorithm, payload_size),
+        payload_hash=placeholder_hash(algorithm) if seal_later else checksum(views, algorithm, payload_size),
         resultkit_version=RESULTKIT_VERSION,
         is_literal=is_literal,
         literal=value if is_literal else None,
         extra=dict(extra) if extra else {},
         commit=commit,
     )
-    if signing_key is not None:
+    if signing_key is not None and not seal_later:
         metadata.signature = sign_header(header_dict(metadata), signing_key)
     return metadata, views

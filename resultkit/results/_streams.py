@@ -17,7 +17,13 @@ from ..storage.base import Storage
 from ..storage.parallel import ObjectHead
 from ..storage.retry import is_replaced, is_storage_fault
 
-__all__ = ["RecordReplaced", "read_exactly", "read_growing", "read_into", "read_payload", "stream_size"]
+__all__ = ["MAP_FROM", "RecordReplaced", "read_exactly", "read_growing", "read_into", "read_payload",
+           "stream_size"]
+
+#: Payloads from this size are mapped from a local file instead of read (``Storage.map_read``).
+#: Measured on a page-cache-hot 2-core VM: from 64 to 512 KiB a read and a mapping cost the
+#: same; at 1 MiB mapping (and hashing) the file is 2.6x faster, at 256 MiB 5x.
+MAP_FROM = 1 << 20
 
 
 class RecordReplaced(Exception):
@@ -38,7 +44,12 @@ def read_payload(storage: Storage, key: str, head: bytes, header_size: int, payl
             buffer = _read_remote_payload(storage, key, head, header_size, payload_size)
             if buffer is not None:
                 return buffer
-        return _stream_payload(storage, key, head[:header_size], payload_size)
+        header = head[:header_size]
+        if payload_size >= MAP_FROM:
+            mapped = _map_payload(storage, key, header, payload_size)
+            if mapped is not None:
+                return mapped
+        return _stream_payload(storage, key, header, payload_size)
     except (ResultkitError, RecordReplaced, FileNotFoundError):
         raise
     except Exception as exc:
@@ -67,6 +78,21 @@ def _read_remote_payload(storage: Storage, key: str, head: ObjectHead, header_si
     if not storage.read_rest_into(key, head, view[have:]):
         return None
     return buffer
+
+
+def _map_payload(storage: Storage, key: str, header: bytes, payload_size: int) -> memoryview | None:
+    """The payload as a copy-on-write view into the mapped record file, or None if it cannot map.
+
+    The storage maps only a file of exactly header + ``payload_size`` bytes (checked with
+    ``fstat`` first), so no access past its end can fault; anything else is left to the
+    streamed read, which reports it.
+    """
+    mapped = storage.map_read(key, len(header) + payload_size)
+    if mapped is None:
+        return None
+    if mapped[: len(header)] != header:
+        raise RecordReplaced
+    return mapped[len(header) :]
 
 
 def _stream_payload(storage: Storage, key: str, header: bytes, payload_size: int) -> Buffer:

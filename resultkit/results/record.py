@@ -167,11 +167,14 @@ _HASH_MEMBER_SIZE = len(_HASH_MEMBER)
 _TRAILER_SIZE = _HASH_MEMBER_SIZE + _HEX_SIZE + 2
 
 
-def encode_header(metadata: ResultRecordMetadata) -> bytes:
+def encode_header(metadata: ResultRecordMetadata, align: int = 1) -> bytes:
     """The header line, newline included: compact UTF-8 JSON with no newline inside.
 
     Its last member is ``header_hash``: the xxh3_128 of every byte of the line before
     ``,"header_hash"``, so damage to the header is detected, not only damage to the payload.
+    With ``align`` > 1, spaces before ``,"header_hash"`` (hashed like the rest, and plain
+    JSON whitespace to every reader) make the line a multiple of ``align`` bytes long, so
+    the payload starts aligned in a file mapped from offset 0.
     """
     try:
         body = orjson.dumps(header_dict(metadata))
@@ -181,6 +184,8 @@ def encode_header(metadata: ResultRecordMetadata) -> bytes:
             "pass only str/int/float/bool/None, lists and str-keyed dicts in extra"
         ) from None
     hashed = body[:-1]  # up to, not including, the closing brace
+    if align > 1:
+        hashed += b" " * (-(len(hashed) + _TRAILER_SIZE + 1) % align)
     return hashed + _HASH_MEMBER + xxhash.xxh3_128_hexdigest(hashed).encode() + b'"}\n'
 
 

@@ -28,6 +28,7 @@ from ..serializers.base import Serializer, resolve_serializer
 from ..storage.base import Storage, validate_key
 from ._async import in_thread
 from ._build import RESULTKIT_VERSION, build_record
+from ._large_writes import write_large_record
 from ._locks import StoreLocks
 from ._prefect_calls import (
     MISSING,
@@ -37,7 +38,7 @@ from ._prefect_calls import (
     chosen_value,
     default_storage_key,
 )
-from ._streams import RecordReplaced, read_payload
+from ._streams import MAP_FROM, RecordReplaced, read_payload
 from .checksum import BLAKE3, XXH3_128, checksum, verify_checksum
 from .journal import commit_finished
 from .record import (
@@ -184,19 +185,25 @@ class ResultStore(StoreLocks, PrefectStoreCalls):
         value = chosen_value(value, obj)
         key = self._key_to_write(key)
         self._check_write(key, holder)
-        metadata, views = self._build_record(key, value, expiration, extra, commit)
-        header = encode_header(metadata)
-        # Header and payload chunks go to storage as they are: no join, no extra copy.
-        self.storage.write(metadata.storage_key, [header, *views])
+        metadata, views = self._build_record(key, value, expiration, extra, commit, checksum_later=True)
+        if metadata.payload_size < MAP_FROM:
+            # Header and payload chunks go to storage as they are: no join, no extra copy.
+            self.storage.write(metadata.storage_key, [encode_header(metadata), *views])
+        else:
+            write_large_record(self.storage, metadata, views, self._signing_key)
         return ResultRecord(metadata, value, storage=self.storage)
 
     def _build_record(
         self, key: str, value: Any, expiration: datetime | timedelta | None, extra: Mapping[str, Any] | None,
-        commit: str | None = None,
+        commit: str | None = None, checksum_later: bool = False,
     ) -> tuple[ResultRecordMetadata, list[memoryview]]:
-        """The metadata of a record of ``value`` at ``key`` and its payload views (nothing written)."""
+        """The metadata of a record of ``value`` at ``key`` and its payload views (nothing written).
+
+        ``checksum_later``: a payload of ``MAP_FROM`` bytes or more gets a placeholder hash
+        (and no signature), sealed by ``write_large_record`` as the payload is written.
+        """
         return build_record(self.serializer, self._serializer_config, self._signing_key, key, value,
-                            expiration, extra, commit)
+                            expiration, extra, commit, large_from=MAP_FROM if checksum_later else None)
 
     # The async face (awrite, aread, aexists): each runs its sync method in a worker thread.
     awrite = in_thread(write)

@@ -27,6 +27,10 @@ _MADV_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 class PayloadMapping(mmap.mmap):
     """A private anonymous mapping holding one payload being loaded (see module docstring)."""
 
+    #: The one reader of this mapping is the load in progress: consumed pages may be given back.
+    #: storage's MappedFile (a record file mapped copy-on-write) says so too.
+    releasable_pages = True
+
 
 def allocate_payload_buffer(size: int) -> Buffer:
     """A writable buffer of ``size`` bytes whose pages are not touched until written.
@@ -49,12 +53,14 @@ def allocate_payload_buffer(size: int) -> Buffer:
 def release_consumed(data: Any) -> None:
     """Give back the whole pages under ``data`` if it lies in a :class:`PayloadMapping`.
 
+    A payload mapped copy-on-write from its record file (storage's ``MappedFile``) qualifies
+    too: dropped pages of a private file mapping are simply reread from the file if touched.
     Call it only on a part of the payload that nothing will read again. Pages shared
     with neighbouring parts (the partial pages at either end) are kept.
     """
     view = data if isinstance(data, memoryview) else memoryview(data)
     mapping = view.obj
-    if type(mapping) is not PayloadMapping or _MADV_DONTNEED is None or view.nbytes < mmap.PAGESIZE:
+    if not (isinstance(mapping, mmap.mmap) and getattr(mapping, "releasable_pages", False)) or _MADV_DONTNEED is None or view.nbytes < mmap.PAGESIZE:
         return
     try:  # numpy reads the address of read-only views too (parts loaded as READONLY_BUFFER)
         import numpy

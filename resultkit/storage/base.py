@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, ClassVar
@@ -108,6 +108,12 @@ _VALID_KEYS_SIZE = 4096
 _valid_keys: set[str] = set()
 
 
+def _checked_view(chunk: object, key: str) -> memoryview:
+    """``chunk`` as a byte ``memoryview`` (no copy), else ``StorageError`` as :func:`as_buffer`."""
+    buffer = as_buffer(chunk, key)
+    return buffer if isinstance(buffer, memoryview) else memoryview(buffer)
+
+
 def as_buffer(chunk: object, key: str = "") -> Buffer:
     """``chunk`` if it is bytes-like (anything ``memoryview`` accepts), else ``StorageError``."""
     if isinstance(chunk, (bytes, bytearray)):
@@ -169,6 +175,16 @@ class Storage(abc.ABC):
         """
         return self._read_rest_into(validate_key(key), head, view)
 
+    def map_read(self, key: str, size: int) -> memoryview | None:
+        """A writable copy-on-write view of the whole object at ``key``, or None where it cannot be mapped.
+
+        None also when the object is not exactly ``size`` bytes (the caller's streamed
+        read then reports the mismatch) or mapping is turned off. Mutating the view never
+        changes the stored object, and the view stays valid when the object is replaced
+        or deleted meanwhile. ``FileNotFoundError`` when absent. Only local files map.
+        """
+        return self._map_read(validate_key(key), size)
+
     def write(self, key: str, data: Buffer | Iterable[Buffer]) -> None:
         """Atomically store ``data`` (bytes-like, or an iterable of bytes-like chunks) at ``key``."""
         key = validate_key(key)
@@ -196,6 +212,18 @@ class Storage(abc.ABC):
             else:
                 chunks = (as_buffer(data, key),)
         self._write_chunks(key, chunks)
+
+    def write_with_head(self, key: str, body: Sequence[Buffer], head_size: int,
+                        make_head: Callable[[], Buffer]) -> None:
+        """Atomically store ``make_head() + body`` at ``key``, the head computed while the body is written.
+
+        ``make_head()`` must return exactly ``head_size`` bytes; it may depend on a pass over
+        ``body`` (a checksum), which local storage overlaps with writing the body to the
+        file. Elsewhere the head is made first and the whole written as by :meth:`write`.
+        """
+        key = validate_key(key)
+        views = [_checked_view(chunk, key) for chunk in body]
+        self._write_with_head(key, views, head_size, make_head)
 
     def exists(self, key: str) -> bool:
         """Whether an object exists at ``key``."""
@@ -260,8 +288,15 @@ class Storage(abc.ABC):
     def _read_rest_into(self, key: str, head: bytes, view: memoryview) -> bool:
         return False
 
+    def _map_read(self, key: str, size: int) -> memoryview | None:
+        return None  # remote and in-memory backends stream instead
+
     @abc.abstractmethod
     def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None: ...
+
+    def _write_with_head(self, key: str, body: Sequence[memoryview], head_size: int,
+                         make_head: Callable[[], Buffer]) -> None:
+        self._write_chunks(key, [make_head(), *body])
 
     @abc.abstractmethod
     def _exists(self, key: str) -> bool: ...

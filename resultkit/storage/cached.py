@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +20,7 @@ import diskcache
 
 from .._env import resultkit_home
 from ..errors import ConfigurationError
+from ._mapping import map_descriptor, mapping_enabled
 from .base import Buffer, IncompleteUpload, Storage
 
 __all__ = ["CachedStorage"]
@@ -30,16 +31,21 @@ _MISSING = object()
 class CachedStorage(Storage):
     """``remote`` (a ``Storage``, URL, path or slug) with a local read-through copy.
 
+    Large records load by mapping the local copy copy-on-write; ``mmap=False`` turns that
+    off (``None``: ``RESULTKIT_MMAP`` decides), e.g. when ``directory`` is on a network mount.
+
     >>> store = CachedStorage(S3Storage("my-bucket", "results"), size_limit=10 << 30)  # doctest: +SKIP
     """
 
     block_type = "cached"
+    mmap: bool | None = None  # instances pickled before the option existed
 
     def __init__(
         self,
         remote: Storage | str | os.PathLike[str] | Mapping[str, Any],
         directory: str | os.PathLike[str] | None = None,
         size_limit: int = 1 << 30,
+        mmap: bool | None = None,
     ) -> None:
         if isinstance(remote, Mapping):
             from .blocks import storage_from_config
@@ -56,6 +62,12 @@ class CachedStorage(Storage):
                 "e.g. size_limit=10 * 2**30 for 10 GiB"
             )
         self.size_limit = size_limit
+        if mmap is not None and not isinstance(mmap, bool):
+            raise ConfigurationError(
+                f"CachedStorage mmap must be True, False or None (RESULTKIT_MMAP decides), got "
+                f"{type(mmap).__name__} {mmap!r}"
+            )
+        self.mmap = mmap
         self._explicit_directory = directory is not None
         self.directory = Path(directory).expanduser().absolute() if directory is not None else (
             resultkit_home() / "cache"
@@ -98,6 +110,8 @@ class CachedStorage(Storage):
         }
         if self._explicit_directory:
             block["directory"] = str(self.directory)
+        if self.mmap is not None:
+            block["mmap"] = self.mmap
         return block
 
     @property
@@ -163,9 +177,31 @@ class CachedStorage(Storage):
             return self.remote.open_read(key)
         return local if not isinstance(local, bytes) else io.BytesIO(local)
 
+    def _map_read(self, key: str, size: int) -> memoryview | None:
+        # The local copy is a diskcache file: diskcache writes every value to a new file
+        # and unlinks replaced or evicted ones, so a mapping of it outlives both.
+        if not mapping_enabled(self.mmap):
+            return None
+        local = self._open_read(key)
+        try:
+            try:
+                fd = local.fileno()  # a BytesIO (a small value kept in SQLite) has none
+            except (AttributeError, OSError, ValueError):
+                return None
+            return map_descriptor(fd, size)
+        finally:
+            local.close()
+
     def _write_chunks(self, key: str, chunks: Iterable[Buffer]) -> None:
         try:
             self.remote.write(key, chunks)
+        finally:
+            self.cache.delete(self._namespace + key)
+
+    def _write_with_head(self, key: str, body: Sequence[memoryview], head_size: int,
+                         make_head: Callable[[], Buffer]) -> None:
+        try:
+            self.remote.write_with_head(key, body, head_size, make_head)
         finally:
             self.cache.delete(self._namespace + key)
 

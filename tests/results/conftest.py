@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,8 +87,8 @@ def local_storage(tmp_path: Path) -> LocalStorage:
 class CountingLocalStorage(LocalStorage):
     """A real LocalStorage that counts calls to each primitive (to check read budgets)."""
 
-    def __init__(self, basepath: Any) -> None:
-        super().__init__(basepath)
+    def __init__(self, basepath: Any, mmap: bool | None = None) -> None:
+        super().__init__(basepath, mmap=mmap)
         self.calls: list[tuple[str, Any]] = []
         self.chunks: list[Any] = []  # the chunks of the last write, as storage received them
 
@@ -103,6 +103,22 @@ class CountingLocalStorage(LocalStorage):
     def _open_read(self, key: str) -> IO[bytes]:
         self.calls.append(("open_read", None))
         return super()._open_read(key)
+
+    def _map_read(self, key: str, size: int) -> memoryview | None:
+        self.calls.append(("map_read", size))
+        return super()._map_read(key, size)
+
+    def _write_with_head(self, key: str, body: Sequence[memoryview], head_size: int,
+                         make_head: Callable[[], Any]) -> None:
+        self.calls.append(("write_with_head", len(body)))
+        made: list[Any] = []
+
+        def recorded_head() -> Any:
+            made.append(make_head())
+            return made[-1]
+
+        super()._write_with_head(key, body, head_size, recorded_head)
+        self.chunks = [*made, *body]  # as a sequential writer would have sent them
 
     def _write_chunks(self, key: str, chunks: Iterable[Any]) -> None:
         self.chunks = list(chunks)

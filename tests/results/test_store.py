@@ -219,12 +219,23 @@ def test_exists_and_metadata_read_only_a_small_header(counting_storage: Counting
     assert counting_storage.calls == [("read_head", 4096), ("read_head", 4096)]
 
 
-def test_large_record_streams_into_one_buffer(counting_storage: CountingLocalStorage) -> None:
+def test_large_record_streams_into_one_buffer(tmp_path: Path) -> None:
+    storage = CountingLocalStorage(tmp_path / "counted", mmap=False)
+    store = ResultStore(storage)
+    store.write("big", np.ones(1_000_000))
+    storage.calls.clear()
+    assert np.array_equal(store.read("big").result, np.ones(1_000_000))
+    assert storage.calls == [("read_head", 65536), ("map_read", storage.path_of("big").stat().st_size),
+                             ("open_read", None)]
+
+
+def test_large_local_record_is_mapped_not_streamed(counting_storage: CountingLocalStorage) -> None:
     store = ResultStore(counting_storage)
     store.write("big", np.ones(1_000_000))
     counting_storage.calls.clear()
     assert np.array_equal(store.read("big").result, np.ones(1_000_000))
-    assert counting_storage.calls == [("read_head", 65536), ("open_read", None)]
+    assert counting_storage.calls == [("read_head", 65536),
+                                      ("map_read", counting_storage.path_of("big").stat().st_size)]
 
 
 def test_write_streams_header_and_payload_chunks_without_joining(
