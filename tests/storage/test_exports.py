@@ -7,7 +7,7 @@ import resultkit.storage as storage_module
 PUBLIC = {
     "RESERVED_PREFIX", "CachedStorage", "FsspecStorage", "GCSStorage", "LocalStorage",
     "MemoryStorage", "S3Storage", "Storage", "delete_block", "list_blocks", "load_storage",
-    "resolve_storage", "save_block", "validate_key",
+    "resolve_storage", "save_block", "validate_key", "register_storage", "LockManagerSpec", "TempFile",
 }
 
 

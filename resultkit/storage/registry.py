@@ -1,0 +1,175 @@
+"""The storage registry: one table from URL schemes and block types to storage classes.
+
+Each entry names its class as ``"module:Class"`` and is imported only when a URL or a
+saved block needs it, so registering costs nothing and ``import resultkit`` imports no
+backend. An entry may name the resultkit extra (or the pip requirement) that installs
+what the class needs; a missing package is then a ``ConfigurationError`` saying what to
+install. Register a backend of your own with :func:`register_storage`:
+
+>>> register_storage("dict", "my_package.storage:DictStorage")  # doctest: +SKIP
+>>> resolve_storage("dict://scratch")                           # doctest: +SKIP
+
+A scheme registered here resolves URLs (``"dict://..."`` goes to
+``DictStorage.from_url(url, **options)``) and loads saved blocks whose type it is (a
+storage saves itself under its class's ``block_type``, so give the class
+``block_type = "dict"``). URLs of other schemes go to ``FsspecStorage``.
+
+:func:`load_target` is the lazy import every registry of resultkit uses (serializers,
+lock managers), so a hint for a missing package reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "StorageEntry",
+    "block_types",
+    "generation",
+    "install_hint",
+    "load_target",
+    "register_storage",
+    "storage_class",
+    "storage_entry",
+    "target_path",
+]
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*\Z")
+_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
+
+
+@dataclass(frozen=True)
+class StorageEntry:
+    """One row of the registry: ``scheme`` -> ``target`` (``"module:Class"``)."""
+
+    scheme: str
+    target: str
+    #: The resultkit extra (``"s3"``) or pip requirement (``"mypkg[dict]"``) it needs, or None.
+    extra: str | None = None
+    #: Whether ``scheme://...`` URLs resolve to it.
+    url: bool = True
+    #: Whether saved blocks of type ``scheme`` load with it.
+    block: bool = True
+
+
+_entries: dict[str, StorageEntry] = {}
+_guard = threading.Lock()
+_generation = 0
+
+
+def install_hint(extra: str | None) -> str | None:
+    """What to run to install ``extra``: a resultkit extra name or a whole pip requirement."""
+    if not extra:
+        return None
+    requirement = extra if ("[" in extra or "/" in extra or "=" in extra) else f"resultkit[{extra}]"
+    return f"pip install '{requirement}'"
+
+
+def target_path(target: str | type[Any], argument: str = "target") -> str:
+    """``"module:Qualname"`` for a class (or the string itself once checked)."""
+    if isinstance(target, type):
+        return f"{target.__module__}:{target.__qualname__}"
+    if not isinstance(target, str) or not _TARGET.match(target):
+        raise ConfigurationError(
+            f"{argument} must be a class or a 'module:Class' string such as "
+            f"'my_package.storage:DictStorage', got {type(target).__name__} {target!r}"
+        )
+    return target
+
+
+def load_target(target: str, what: str, extra: str | None = None) -> Any:
+    """Import ``"module:Qualname"``; a missing package is a ``ConfigurationError`` with its hint."""
+    module_name, _, qualname = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = install_hint(extra) or f"install the package that provides {module_name!r}"
+        raise ConfigurationError(f"{what} needs a package that is not installed: {hint} ({exc})") from None
+    try:
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise ConfigurationError(
+            f"{what} is registered as {target!r}, but {module_name} has no {qualname!r}; "
+            "register the class's real 'module:Class' path"
+        ) from None
+    return obj
+
+
+def _add(entry: StorageEntry) -> None:
+    global _generation
+    with _guard:
+        _entries[entry.scheme] = entry
+        _generation += 1
+
+
+def register_storage(scheme: str, target: str | type[Any], *, extra: str | None = None) -> None:
+    """Make ``scheme://...`` URLs and saved blocks of type ``scheme`` build ``target``.
+
+    ``target`` is the class or its ``"module:Class"`` path (imported on first use);
+    ``extra`` names the resultkit extra (``"s3"``) or the pip requirement
+    (``"mypkg[dict]"``) to suggest when importing it fails. Registering a scheme again
+    replaces its entry.
+
+    >>> register_storage("dict", "my_package.storage:DictStorage", extra="my-package")  # doctest: +SKIP
+    """
+    if not isinstance(scheme, str) or not _SCHEME.match(scheme) or len(scheme) < 2:
+        raise ConfigurationError(
+            f"register_storage scheme must be a lowercase URL scheme of two or more letters, digits, "
+            f"'+', '-' or '.' (e.g. 'dict'), got {scheme!r}"
+        )
+    if extra is not None and (not isinstance(extra, str) or not extra.strip()):
+        raise ConfigurationError(
+            f"register_storage extra must be None or the extra/requirement to install, e.g. 's3', got {extra!r}"
+        )
+    _add(StorageEntry(scheme, target_path(target), extra))
+
+
+def storage_entry(name: str, *, url: bool = False, block: bool = False) -> StorageEntry | None:
+    """The entry for ``name`` that resolves URLs (``url=True``) or loads blocks (``block=True``)."""
+    entry = _entries.get(name)
+    if entry is None or (url and not entry.url) or (block and not entry.block):
+        return None
+    return entry
+
+
+def storage_class(entry: StorageEntry) -> type[Any]:
+    """The class ``entry`` names, imported now."""
+    cls = load_target(entry.target, f"storage {entry.scheme!r}", entry.extra)
+    if not isinstance(cls, type):
+        raise ConfigurationError(
+            f"storage {entry.scheme!r} is registered as {entry.target!r}, which is not a class"
+        )
+    return cls
+
+
+def block_types() -> list[str]:
+    """Every block type a saved block may have, sorted."""
+    return sorted(name for name, entry in _entries.items() if entry.block)
+
+
+def generation() -> int:
+    """A number that changes whenever the table does (so resolutions cached before are dropped)."""
+    return _generation
+
+
+for _entry in (
+    StorageEntry("local", "resultkit.storage.local:LocalStorage"),
+    StorageEntry("file", "resultkit.storage.local:LocalStorage", block=False),
+    StorageEntry("s3", "resultkit.storage.s3:S3Storage", "s3"),
+    StorageEntry("s3a", "resultkit.storage.s3:S3Storage", "s3", block=False),
+    StorageEntry("gcs", "resultkit.storage.gcs:GCSStorage", "gcs"),
+    StorageEntry("gs", "resultkit.storage.gcs:GCSStorage", "gcs", block=False),
+    # Block types only: any other URL scheme goes to FsspecStorage anyway, and "cached://"
+    # is fsspec's own caching file system.
+    StorageEntry("fsspec", "resultkit.storage.fsspec:FsspecStorage", url=False),
+    StorageEntry("cached", "resultkit.storage.cached:CachedStorage", url=False),
+):
+    _add(_entry)
+del _entry
