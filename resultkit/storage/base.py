@@ -121,6 +121,8 @@ def as_buffer(chunk: object, key: str = "") -> Buffer:
         return chunk
     try:
         view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)  # type: ignore[arg-type]
+        if not view.c_contiguous:
+            raise TypeError("the buffer is strided (not C-contiguous)")
         # Typed or multi-dimensional buffers (numpy) become flat byte views, without a copy.
         return view if view.ndim == 1 and view.format == "B" else view.cast("B")
     except TypeError as exc:
@@ -236,8 +238,10 @@ class Storage(abc.ABC):
         """Atomically store ``data`` (bytes-like, or an iterable of bytes-like chunks) at ``key``."""
         key = validate_key(key)
         chunks: Iterable[Buffer]
-        if isinstance(data, (bytes, bytearray, memoryview)):
+        if isinstance(data, (bytes, bytearray)):
             chunks = (data,)
+        elif isinstance(data, memoryview):  # may be typed, multi-dimensional or strided
+            chunks = (as_buffer(data, key),)
         elif isinstance(data, (list, tuple)):  # chunks already in memory: kept as a list
             chunks = [as_buffer(chunk, key) for chunk in data]
         elif isinstance(data, str):
