@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 
 from resultkit.errors import ConfigurationError
-from resultkit.storage import GCSStorage, S3Storage
-from resultkit.testing import LeasedLockManagerContract
 from resultkit.locking import (
     FileLockManager,
     LockManager,
@@ -21,6 +19,8 @@ from resultkit.locking import (
     ObjectStoreLockManager,
     RedisLockManager,
 )
+from resultkit.storage import GCSStorage, S3Storage
+from resultkit.testing import LeasedLockManagerContract
 
 
 class TestMemoryLockManager(LeasedLockManagerContract):
