@@ -139,9 +139,8 @@ def dumps_value(serializer: Serializer, value: Any) -> Sequence[Buffer]:
 def register_serializer_type(type_name: str, target: type[Serializer] | str, *, extra: str | None = None) -> None:
     """Make ``type_name`` loadable from records and choosable by name, as a class or a ``"module:Class"`` path.
 
-    ``extra`` names the resultkit extra or the pip requirement to suggest when importing
-    ``target`` fails (``extra="msgpack"`` suggests ``pip install 'resultkit[msgpack]'``,
-    ``extra="my-package[fast]"`` that requirement).
+    ``extra`` is what to suggest installing when importing ``target`` fails: one of
+    resultkit's extras, or any pip requirement (``extra="my-package[fast]"``).
 
     >>> register_serializer_type("yaml", "my_package.serializers:YAMLSerializer")  # doctest: +SKIP
     >>> resolve_serializer("yaml")                                                # doctest: +SKIP

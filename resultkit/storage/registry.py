@@ -24,6 +24,7 @@ import importlib
 import re
 import threading
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -50,7 +51,7 @@ class StorageEntry:
 
     scheme: str
     target: str
-    #: The resultkit extra (``"s3"``) or pip requirement (``"mypkg[dict]"``) it needs, or None.
+    #: The resultkit extra (``"s3"``) or pip requirement (``"my-package[dict]"``) it needs, or None.
     extra: str | None = None
     #: Whether ``scheme://...`` URLs resolve to it.
     url: bool = True
@@ -63,11 +64,22 @@ _guard = threading.Lock()
 _generation = 0
 
 
+def _resultkit_extras() -> frozenset[str]:
+    try:
+        return frozenset(metadata.metadata("resultkit").get_all("Provides-Extra") or ())
+    except metadata.PackageNotFoundError:  # run from a source tree
+        return frozenset()
+
+
 def install_hint(extra: str | None) -> str | None:
-    """What to run to install ``extra``: a resultkit extra name or a whole pip requirement."""
+    """What to run to install ``extra``: one of resultkit's extras (``"s3"``) or a pip requirement.
+
+    >>> install_hint("their-package[fast]")
+    "pip install 'their-package[fast]'"
+    """
     if not extra:
         return None
-    requirement = extra if ("[" in extra or "/" in extra or "=" in extra) else f"resultkit[{extra}]"
+    requirement = f"resultkit[{extra}]" if extra in _resultkit_extras() else extra
     return f"pip install '{requirement}'"
 
 
@@ -113,8 +125,9 @@ def register_storage(scheme: str, target: str | type[Any], *, extra: str | None 
     """Make ``scheme://...`` URLs and saved blocks of type ``scheme`` build ``target``.
 
     ``target`` is the class or its ``"module:Class"`` path (imported on first use);
-    ``extra`` names the resultkit extra (``"s3"``) or the pip requirement
-    (``"mypkg[dict]"``) to suggest when importing it fails. Registering a scheme again
+    ``extra`` is what to suggest installing when importing it fails: one of resultkit's
+    extras (``"s3"`` suggests ``pip install 'resultkit[s3]'``) or any pip requirement
+    (``"my-package[dict]"``). Registering a scheme again
     replaces its entry.
 
     >>> register_storage("dict", "my_package.storage:DictStorage", extra="my-package")  # doctest: +SKIP
@@ -162,10 +175,11 @@ def generation() -> int:
 for _entry in (
     StorageEntry("local", "resultkit.storage.local:LocalStorage"),
     StorageEntry("file", "resultkit.storage.local:LocalStorage", block=False),
-    StorageEntry("s3", "resultkit.storage.s3:S3Storage", "s3"),
-    StorageEntry("s3a", "resultkit.storage.s3:S3Storage", "s3", block=False),
-    StorageEntry("gcs", "resultkit.storage.gcs:GCSStorage", "gcs"),
-    StorageEntry("gs", "resultkit.storage.gcs:GCSStorage", "gcs", block=False),
+    # Spelled out, so the hint is right even where resultkit's metadata is not installed.
+    StorageEntry("s3", "resultkit.storage.s3:S3Storage", "resultkit[s3]"),
+    StorageEntry("s3a", "resultkit.storage.s3:S3Storage", "resultkit[s3]", block=False),
+    StorageEntry("gcs", "resultkit.storage.gcs:GCSStorage", "resultkit[gcs]"),
+    StorageEntry("gs", "resultkit.storage.gcs:GCSStorage", "resultkit[gcs]", block=False),
     # Block types only: any other URL scheme goes to FsspecStorage anyway, and "cached://"
     # is fsspec's own caching file system.
     StorageEntry("fsspec", "resultkit.storage.fsspec:FsspecStorage", url=False),

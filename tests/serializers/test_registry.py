@@ -59,10 +59,10 @@ def test_builtin_names_resolve_through_the_same_table() -> None:
 
 
 def test_a_missing_package_names_what_to_install() -> None:
-    register_serializer_type("fancy", "rk_no_such_package.fancy:FancySerializer", extra="fancy")
-    with pytest.raises(ConfigurationError, match=re.escape("pip install 'resultkit[fancy]'")):
+    register_serializer_type("fancy", "rk_no_such_package.fancy:FancySerializer", extra="fancy-package")
+    with pytest.raises(ConfigurationError, match=re.escape("pip install 'fancy-package'")):
         resolve_serializer("fancy")
-    with pytest.raises(SerializationError, match=re.escape("pip install 'resultkit[fancy]'")):
+    with pytest.raises(SerializationError, match=re.escape("pip install 'fancy-package'")):
         Serializer.from_config({"type": "fancy"})
 
 

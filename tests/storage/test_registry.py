@@ -130,9 +130,12 @@ def test_a_registered_backend_gets_its_default_lock_manager_and_its_sweep(tmp_pa
 
 
 def test_registering_imports_nothing_and_a_missing_package_names_the_extra() -> None:
-    register_storage("nopkg", "rk_no_such_package.storage:NoStorage", extra="nopkg")
+    register_storage("nopkg", "rk_no_such_package.storage:NoStorage", extra="redis")  # one of ours
     assert "rk_no_such_package" not in sys.modules
-    with pytest.raises(ConfigurationError, match=re.escape("pip install 'resultkit[nopkg]'")):
+    with pytest.raises(ConfigurationError, match=re.escape("pip install 'resultkit[redis]'")):
+        resolve_storage("nopkg://somewhere")
+    register_storage("nopkg", "rk_no_such_package.storage:NoStorage", extra="their-package")
+    with pytest.raises(ConfigurationError, match=re.escape("pip install 'their-package' (")):
         resolve_storage("nopkg://somewhere")
     register_storage("nopkg", "rk_no_such_package.storage:NoStorage", extra="their-package[fast]")
     with pytest.raises(ConfigurationError, match=re.escape("pip install 'their-package[fast]'")):
