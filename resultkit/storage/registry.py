@@ -24,7 +24,6 @@ import importlib
 import re
 import threading
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -65,6 +64,8 @@ _generation = 0
 
 
 def _resultkit_extras() -> frozenset[str]:
+    from importlib import metadata  # only when a hint is shown: it costs milliseconds to import
+
     try:
         return frozenset(metadata.metadata("resultkit").get_all("Provides-Extra") or ())
     except metadata.PackageNotFoundError:  # run from a source tree

@@ -44,7 +44,7 @@ _CACHE_LIMIT = 256
 _cache: dict[tuple[Any, ...], Storage] = {}
 _cache_lock = threading.Lock()
 # What the cache was filled under: the registry's and this process's saved blocks' generations.
-_cached_under = (registry.generation(), _blockfile.generation())
+_cached_under = registry.generation() + _blockfile.generation() * (1 << 32)
 
 
 def clear_resolve_cache() -> None:
@@ -53,13 +53,15 @@ def clear_resolve_cache() -> None:
         _cache.clear()
 
 
-def _check_cache_current() -> None:
+def _forget_stale_resolutions() -> None:
     global _cached_under
-    now = (registry.generation(), _blockfile.generation())
-    if now != _cached_under:
-        with _cache_lock:
-            _cache.clear()
-            _cached_under = now
+    with _cache_lock:
+        _cache.clear()
+        _cached_under = _cache_generation()
+
+
+def _cache_generation() -> int:
+    return registry.generation() + _blockfile.generation() * (1 << 32)
 
 
 def _from_url(url: str, options: Mapping[str, Any] | None = None) -> Storage:
@@ -138,7 +140,8 @@ def _resolve_string(value: str, options: Mapping[str, Any] | None = None) -> Sto
         check_not_a_broken_url(value)
     if options:
         return _resolve_with_options(value, options)
-    _check_cache_current()
+    if _cache_generation() != _cached_under:  # a registration, save or delete since: start afresh
+        _forget_stale_resolutions()
     make: Callable[[], Storage]
     if "://" in value:
         key: tuple[Any, ...] = ("url", value)
