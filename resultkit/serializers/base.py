@@ -15,8 +15,7 @@ from .._types import Buffer
 from ..errors import ConfigurationError, SerializationError
 from ..storage.registry import load_target, target_path
 
-__all__ = ["Buffer", "Serializer", "dumps_value", "register_serializer_type", "resolve_serializer",
-           "serializer_types"]
+__all__ = ["Buffer", "Serializer", "dumps_value", "register_serializer_type", "resolve_serializer"]
 
 
 @dataclass(frozen=True)
@@ -155,11 +154,6 @@ def register_serializer_type(type_name: str, target: type[Serializer] | str, *, 
             f"register_serializer_type extra must be None or what to install, e.g. 'msgpack', got {extra!r}"
         )
     _TYPES[type_name] = _Entry(target_path(target, "register_serializer_type target"), extra)
-
-
-def serializer_types() -> list[str]:
-    """Every serializer type name, built in or registered, sorted."""
-    return sorted(_TYPES)
 
 
 def _serializer_class(type_name: str) -> type[Serializer]:
