@@ -6,10 +6,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .._targets import load_target, target_path
 from ..errors import ConfigurationError
 from ..storage.base import LOCKS_FOLDER as STORAGE_LOCKS_FOLDER
 from ..storage.base import LockManagerSpec, Storage
-from ..storage.registry import load_target, target_path
 from .base import DEFAULT_HOLD_TIMEOUT, LeasedLockManager, LockManager
 from .file import FileLockManager
 from .memory import MemoryLockManager, default_memory_lock_manager

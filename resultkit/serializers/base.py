@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .._targets import load_target, target_path
 from .._types import Buffer
 from ..errors import ConfigurationError, SerializationError
-from ..storage.registry import load_target, target_path
 
 __all__ = ["Buffer", "Serializer", "dumps_value", "register_serializer_type", "resolve_serializer"]
 

@@ -30,6 +30,7 @@ from typing import IO, Any, ClassVar, TypeVar, cast
 import fsspec
 from fsspec.core import split_protocol
 
+from .._targets import install_hint
 from ..errors import ConfigurationError, ResultkitError, StorageError
 from .base import (
     RESERVED_PREFIX,
@@ -42,7 +43,7 @@ from .base import (
     remove_local_temp_file,
     stale_local_temp_files,
 )
-from .registry import install_hint, storage_entry
+from .registry import storage_entry
 from .retry import DEFAULT_RETRY, RetryPolicy, call_with_retries
 
 __all__ = ["FsspecStorage", "accepted_options", "check_options", "filesystem_class"]
