@@ -2,7 +2,7 @@
 
 A value is served from memory only while its record is unexpired and unchanged in
 storage: a deleted or replaced record is seen on the next call. For ``LocalStorage``
-that check is one ``os.stat`` of a path built by concatenation (the "little more
+(any storage whose ``local_file_root()`` is a folder) that check is one ``os.stat`` of a path built by concatenation (the "little more
 than a file stat" of a warm hit); other storages answer ``version()``.
 """
 
@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from .storage.base import Storage
-from .storage.local import LocalStorage
 
 __all__ = ["ABSENT", "MemoryTier"]
 
@@ -36,8 +35,8 @@ class MemoryTier:
         # key -> (value, expiry timestamp or None, version token when stored)
         self._entries: OrderedDict[str, tuple[Any, float | None, Any]] = OrderedDict()
         self._lock = threading.Lock()
-        # Subclasses may keep files elsewhere, so only LocalStorage itself is stat'ed directly.
-        self._root = os.path.join(str(storage.basepath), "") if type(storage) is LocalStorage else None
+        # Where the storage offers its objects as plain files, a check is one stat.
+        self._root = storage.local_file_root()
 
     def get(self, key: str) -> Any:
         """The value held for ``key`` if unexpired and unchanged in storage, else :data:`ABSENT`."""

@@ -61,6 +61,17 @@ def resultkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def registries_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Storage schemes and serializer types a test (or a doc example) registers are forgotten after it."""
+    from resultkit.serializers import base as serializer_base
+    from resultkit.storage import registry
+
+    monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    monkeypatch.setattr(registry, "_generation", registry._generation)
+    monkeypatch.setattr(serializer_base, "_TYPES", dict(serializer_base._TYPES))
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 (in-process, threaded)."""

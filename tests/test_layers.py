@@ -24,11 +24,6 @@ DOC = ROOT / "docs" / "architecture.md"
 #: Imports allowed to close a cycle, each with the reason it cannot go yet. Every entry must
 #: still be an import of the code (a stale entry fails), so the list only shrinks.
 CYCLE_ALLOWED: dict[tuple[str, str], str] = {
-    ("storage.base", "storage.blocks"):
-        "Storage.save() writes a block; NAME=registry's register_storage rewrite of "
-        "blocks.py/resolve.py (issue 8) removes this cycle",
-    ("storage.blocks", "storage.resolve"):
-        "saving a block clears resolve's cache; removed with NAME=registry's rewrite (issue 8)",
     ("results.record", "results.reference"):
         "ResultRecord.reference() makes a handle to its record; NAME=frame is splitting "
         "results/store.py and record.py in parallel (issue 8): break it after that lands",

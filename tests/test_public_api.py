@@ -23,7 +23,7 @@ PUBLIC: dict[str, set[str]] = {
     "resultkit.storage": {
         "RESERVED_PREFIX", "CachedStorage", "FsspecStorage", "GCSStorage", "LocalStorage",
         "MemoryStorage", "S3Storage", "Storage", "delete_block", "list_blocks", "load_storage",
-        "resolve_storage", "save_block", "validate_key",
+        "resolve_storage", "save_block", "validate_key", "register_storage", "LockManagerSpec", "TempFile",
     },
     "resultkit.serializers": {
         "CompressedSerializer", "JSONSerializer", "PickleSerializer", "Serializer",
@@ -45,7 +45,11 @@ PUBLIC: dict[str, set[str]] = {
     "resultkit.locking": {
         "DEFAULT_HOLD_TIMEOUT", "FileLockManager", "LeasedLockManager", "LockManager",
         "MemoryLockManager", "ObjectStoreLockManager", "RedisLockManager", "default_lock_manager",
+        "lock_manager_from_spec",
     },
+    # Conformance suites for third-party backends (imports pytest; the `testing` extra).
+    "resultkit.testing": {"LeasedLockManagerContract", "LockManagerContract", "SafeSerializerContract",
+                          "SerializerContract", "StorageContract", "assert_same"},
     # The front door's public modules (Prefect's shapes: resultkit.tasks.task_input_hash, ...).
     "resultkit.errors": {
         "ConfigurationError", "HashError", "LockNotHeldError", "LockTimeout", "RecordCorruptError",
@@ -65,7 +69,7 @@ PUBLIC: dict[str, set[str]] = {
 
 #: The packages whose namespace is their interface: nothing public-looking beyond ``__all__``.
 PACKAGES = ["resultkit", "resultkit.cache_policies", "resultkit.locking", "resultkit.results",
-            "resultkit.serializers", "resultkit.storage", "resultkit.transactions"]
+            "resultkit.serializers", "resultkit.storage", "resultkit.testing", "resultkit.transactions"]
 
 
 def _exported(module_name: str) -> list[tuple[str, object]]:

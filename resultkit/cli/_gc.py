@@ -4,7 +4,8 @@ An expired record is a miss for every reader, so deleting it changes no result.
 Before each deletion the header is read again, so a record rewritten since the scan
 (fresh, unexpired) is kept. Temporary files (``.rk-tmp-*``) are what a writer that
 died mid-write leaves behind on local storage; one untouched for an hour has no
-writer left. Lock files (``.rk-locks/*.lock`` and their ``.guard`` files) of keys no
+writer left. Each storage finds and removes its own (``Storage.stale_temp_files``,
+``remove_temp_file``), and names its default lock manager, whose idle lock files are swept. Lock files (``.rk-locks/*.lock`` and their ``.guard`` files) of keys no
 longer locked are removed too: one would otherwise stay for every key ever locked.
 On S3, a writer killed during a multipart upload leaves the upload open (its parts are
 stored and billed, and never become an object): gc aborts uploads under the storage's
@@ -16,15 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
-import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..results.journal import sweep_journals
-from ..storage.base import RESERVED_PREFIX, IncompleteUpload, Storage
-from ..storage.fsspec import FsspecStorage
-from ..storage.local import LocalStorage
+from ..storage.base import IncompleteUpload, Storage, TempFile
 from ._output import (
     EXIT_OK,
     CliError,
@@ -43,69 +39,31 @@ __all__ = ["STALE_TEMP_SECONDS", "StaleTempFile", "cmd_gc", "stale_temp_files", 
 
 #: Temporary files untouched for longer than this are removed.
 STALE_TEMP_SECONDS = 3600.0
-_TEMP_PREFIX = RESERVED_PREFIX + "tmp-"
+
+#: What ``stale_temp_files`` returns (the storage layer's ``TempFile``).
+StaleTempFile = TempFile
 
 
-@dataclass(frozen=True)
-class StaleTempFile:
-    """A leftover temporary file: ``path`` relative to the storage root."""
-
-    path: str
-    size: int
-    age_seconds: float
-    #: Where it is on this machine.
-    absolute_path: str
-
-
-def _local_root(storage: Storage) -> str | None:
-    """The folder holding ``storage``'s files when they are on this machine's file system."""
-    if isinstance(storage, LocalStorage):
-        return str(storage.basepath)
-    if isinstance(storage, FsspecStorage) and storage.protocol in ("file", "local"):
-        return storage.root
-    return None
-
-
-def stale_temp_files(storage: Storage, min_age: float = STALE_TEMP_SECONDS) -> list[StaleTempFile]:
-    """Temporary files older than ``min_age`` seconds, on storage in a local folder.
+def stale_temp_files(storage: Storage, min_age: float = STALE_TEMP_SECONDS) -> list[TempFile]:
+    """Temporary files older than ``min_age`` seconds that ``storage`` finds (see ``Storage.stale_temp_files``).
 
     Object stores have no temporary files (see :func:`stale_uploads` for their leftovers).
     """
-    root = _local_root(storage)
-    if root is None:
-        return []
-    now = time.time()
-    found = []
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for name in filenames:
-            if not name.startswith(_TEMP_PREFIX):
-                continue
-            path = os.path.join(dirpath, name)
-            try:
-                st = os.lstat(path)  # os.walk never enters linked folders; a linked file is no temp file
-            except FileNotFoundError:  # its writer finished or cleaned up meanwhile
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            age = now - st.st_mtime
-            if age > min_age:
-                rel = os.path.relpath(path, root).replace(os.sep, "/")
-                found.append(StaleTempFile(rel, st.st_size, age, path))
-    return sorted(found, key=lambda t: t.path)
+    return sorted(storage.stale_temp_files(min_age), key=lambda t: t.path)
 
 
 def sweep_lock_files(storage: Storage, dry_run: bool = False) -> list[str]:
-    """Remove (or list) the lock files of keys no longer locked, beside local storage.
+    """Remove (or list) the lock files of keys no longer locked by the storage's default ``FileLockManager``.
 
-    Paths are relative to the storage root; only the default ``FileLockManager``'s
-    folder (``.rk-locks``) is swept.
+    Paths are relative to the folder holding the lock folder (``.rk-locks/...`` beside
+    local storage's records).
     """
     from ..locking import FileLockManager, default_lock_manager
 
     manager = default_lock_manager(storage)
-    root = _local_root(storage)
-    if not isinstance(manager, FileLockManager) or root is None:
+    if not isinstance(manager, FileLockManager):
         return []
+    root = manager.directory.parent
     return [os.path.relpath(path, root).replace(os.sep, "/")
             for path in manager.sweep(dry_run=dry_run)]
 
@@ -145,7 +103,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
     lock_files = sweep_lock_files(storage, dry_run=args.dry_run)
     uploads = stale_uploads(storage, min_upload_age, now)
     removed_records: list[RecordSummary] = []
-    removed_temps: list[StaleTempFile] = []
+    removed_temps: list[TempFile] = []
     aborted: list[IncompleteUpload] = []
     if args.dry_run:
         removed_records, removed_temps, aborted = expired, temps, uploads
@@ -154,12 +112,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         deleted = parallel_map(
             storage, lambda s: _delete_if_still_expired(storage, s.key, now), expired)
         removed_records = [s for s, gone in zip(expired, deleted, strict=True) if gone]
-        for temp in temps:
-            try:
-                os.unlink(temp.absolute_path)
-            except FileNotFoundError:
-                continue
-            removed_temps.append(temp)
+        removed_temps = [temp for temp in temps if storage.remove_temp_file(temp)]
     record_bytes = sum(s.size or 0 for s in removed_records)
     temp_bytes = sum(t.size for t in removed_temps)
     if args.json:

@@ -6,7 +6,6 @@ is read by a thread pool, because each header read is one network round trip.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,8 +17,6 @@ from ..errors import RecordCorruptError, ResultkitError
 from ..results.record import HeadReader, ResultRecordMetadata, decode_header, read_header
 from ..results.store import key_mismatch
 from ..storage.base import Storage
-from ..storage.local import LocalStorage
-from ..storage.memory import MemoryStorage
 from ._output import with_progress
 
 __all__ = [
@@ -116,16 +113,16 @@ def serializer_label(metadata: ResultRecordMetadata) -> str:
 
 def is_remote(storage: Storage) -> bool:
     """Whether each read is a network round trip (so reads should overlap)."""
-    return not isinstance(storage, (LocalStorage, MemoryStorage))
+    return storage.remote_reads
 
 
 def head_reader(storage: Storage) -> HeadReader:
     """A ``read_head(key, size)`` for keys that came from ``storage.list``."""
-    if not isinstance(storage, LocalStorage):
+    base = storage.local_file_root()
+    if base is None:
         return storage.read_head
     # Listed keys are already valid, and pathlib + key validation cost as much as the read
     # itself: skipping them takes a 100,000-record `ls` from ~3 s of reads to ~1.5 s.
-    base = str(storage.basepath) + os.sep
 
     def read_local_head(key: str, size: int) -> bytes:
         try:

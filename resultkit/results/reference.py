@@ -7,7 +7,6 @@ once, then keeps the value.
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -41,22 +40,13 @@ def _storage_to_json(storage: Storage | str) -> Any:
 def _storage_from_json(value: Any) -> Storage | str:
     if isinstance(value, str):
         return value
-    from ..storage.blocks import BLOCK_CLASSES
+    from ..storage.blocks import storage_from_config
 
-    if isinstance(value, dict) and value.get("type") in BLOCK_CLASSES:
-        options = dict(value)
-        module_name, _, class_name = BLOCK_CLASSES[options.pop("type")].partition(":")
-        storage_class = getattr(importlib.import_module(module_name), class_name)
-        try:
-            storage: Storage = storage_class(**options)
-        except TypeError as exc:
-            raise ConfigurationError(
-                f"ResultReference JSON storage {value!r} does not rebuild a {class_name}: {exc}"
-            ) from None
-        return storage
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return storage_from_config(value, where="ResultReference JSON storage")
     raise ConfigurationError(
         f"ResultReference JSON has an invalid 'storage' {value!r}; expected a path, URL, slug "
-        f"or a block configuration whose 'type' is one of {sorted(BLOCK_CLASSES)}"
+        "or a block configuration with a 'type' (a registered storage block type)"
     )
 
 

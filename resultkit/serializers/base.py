@@ -7,21 +7,29 @@ serializer with :meth:`Serializer.from_config` and needs no configuration.
 from __future__ import annotations
 
 import abc
-import importlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .._targets import load_target, target_path
 from .._types import Buffer
 from ..errors import ConfigurationError, SerializationError
 
 __all__ = ["Buffer", "Serializer", "dumps_value", "register_serializer_type", "resolve_serializer"]
 
 
-# type name -> "module:Class", imported on first use (fsspec-registry style).
-_TYPES: dict[str, str] = {
-    "pickle": "resultkit.serializers.pickle:PickleSerializer",
-    "json": "resultkit.serializers.json:JSONSerializer",
-    "compressed": "resultkit.serializers.compressed:CompressedSerializer",
+@dataclass(frozen=True)
+class _Entry:
+    target: str  # "module:Class", imported on first use (fsspec-registry style)
+    extra: str | None = None  # what to install when importing it fails
+
+
+# The one table: record configs ({"type": name}) and names ("json", "compressed/json") both
+# resolve through it.
+_TYPES: dict[str, _Entry] = {
+    "pickle": _Entry("resultkit.serializers.pickle:PickleSerializer"),
+    "json": _Entry("resultkit.serializers.json:JSONSerializer"),
+    "compressed": _Entry("resultkit.serializers.compressed:CompressedSerializer"),
 }
 
 
@@ -65,6 +73,20 @@ class Serializer(abc.ABC):
         """Build from a config without its ``type`` key; subclasses may override."""
         return cls(**options)
 
+    @classmethod
+    def from_name(cls, inner: str | None = None) -> Serializer:
+        """The serializer a name means: ``"<type>"`` (``inner`` None) or ``"<type>/<inner>"``.
+
+        The default takes no inner name and builds the type with its defaults; a
+        serializer wrapping another (``"compressed/json"``) overrides this.
+        """
+        if inner is not None:
+            raise ConfigurationError(
+                f"serializer name '{cls.type}/{inner}' names an inner serializer, but {cls.__name__} "
+                f"wraps none; use '{cls.type}' (or a wrapper such as 'compressed/{cls.type}')"
+            )
+        return cls._from_options({})
+
     @staticmethod
     def from_config(config: dict[str, Any]) -> Serializer:
         """Rebuild a serializer from :meth:`to_config` output."""
@@ -74,7 +96,10 @@ class Serializer(abc.ABC):
             )
         options = dict(config)
         type_name = options.pop("type")
-        cls = _serializer_class(type_name)
+        try:
+            cls = _serializer_class(type_name)
+        except ConfigurationError as exc:  # its package is missing: this record cannot be read here
+            raise SerializationError(f"cannot read a {type_name!r} record: {exc}") from None
         try:
             return cls._from_options(options)
         except (TypeError, ConfigurationError) as exc:  # a record's config is data: a read error
@@ -110,27 +135,47 @@ def dumps_value(serializer: Serializer, value: Any) -> Sequence[Buffer]:
         ) from exc
 
 
-def register_serializer_type(type_name: str, target: type[Serializer] | str) -> None:
-    """Make ``type_name`` loadable from records, as a class or a ``"module:Class"`` path."""
-    _TYPES[type_name] = target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+def register_serializer_type(type_name: str, target: type[Serializer] | str, *, extra: str | None = None) -> None:
+    """Make ``type_name`` loadable from records and choosable by name, as a class or a ``"module:Class"`` path.
+
+    ``extra`` is what to suggest installing when importing ``target`` fails: one of
+    resultkit's extras, or any pip requirement (``extra="my-package[fast]"``).
+
+    >>> register_serializer_type("yaml", "my_package.serializers:YAMLSerializer")  # doctest: +SKIP
+    >>> resolve_serializer("yaml")                                                # doctest: +SKIP
+    """
+    if not isinstance(type_name, str) or not type_name or "/" in type_name or type_name != type_name.strip().lower():
+        raise ConfigurationError(
+            f"register_serializer_type type_name must be a lowercase name without '/' such as 'yaml', "
+            f"got {type_name!r}"
+        )
+    if extra is not None and (not isinstance(extra, str) or not extra.strip()):
+        raise ConfigurationError(
+            f"register_serializer_type extra must be None or what to install, e.g. 'msgpack', got {extra!r}"
+        )
+    _TYPES[type_name] = _Entry(target_path(target, "register_serializer_type target"), extra)
 
 
 def _serializer_class(type_name: str) -> type[Serializer]:
-    target = _TYPES.get(type_name)
-    if target is None:
+    entry = _TYPES.get(type_name)
+    if entry is None:
         raise SerializationError(
             f"unknown serializer type {type_name!r}; known types: {sorted(_TYPES)}. "
             "Register custom serializers with resultkit.serializers.register_serializer_type()"
         )
-    module_name, _, qualname = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj  # type: ignore[no-any-return]
+    cls = load_target(entry.target, f"serializer {type_name!r}", entry.extra)
+    if not (isinstance(cls, type) and issubclass(cls, Serializer)):
+        raise ConfigurationError(
+            f"serializer {type_name!r} is registered as {entry.target!r}, which is not a Serializer subclass"
+        )
+    return cls
 
 
 def resolve_serializer(value: str | Serializer | None, default: str = "pickle") -> Serializer:
     """A serializer from an instance, a name (``"json"``, ``"compressed/pickle"``) or None.
+
+    A name is a registered type (``register_serializer_type``), optionally followed by
+    ``/`` and the name of the serializer it wraps (``Serializer.from_name``).
 
     >>> resolve_serializer("compressed/json").to_config()["type"]
     'compressed'
@@ -145,15 +190,11 @@ def resolve_serializer(value: str | Serializer | None, default: str = "pickle") 
             f"'compressed/pickle', got {type(value).__name__} {value!r}"
         )
     name = value.strip().lower()
-    if name.startswith("compressed/"):
-        inner = resolve_serializer(name.split("/", 1)[1])
-        return _serializer_class("compressed")._from_options({"serializer": inner.to_config()})
-    if name == "compressed":
-        return _serializer_class("compressed")._from_options({"serializer": {"type": "pickle"}})
-    if name in _TYPES:  # built in, or registered with register_serializer_type (its defaults)
-        return _serializer_class(name)._from_options({})
-    raise ConfigurationError(
-        f"unknown serializer name {value!r}; use 'pickle', 'json', 'compressed/pickle', "
-        "'compressed/json', a type registered with register_serializer_type() "
-        f"(registered: {sorted(_TYPES)}) or a Serializer instance"
-    )
+    head, slash, inner = name.partition("/")
+    if head not in _TYPES:
+        raise ConfigurationError(
+            f"unknown serializer name {value!r}; use 'pickle', 'json', 'compressed/pickle', "
+            "'compressed/json', a type registered with register_serializer_type() "
+            f"(registered: {sorted(_TYPES)}) or a Serializer instance"
+        )
+    return _serializer_class(head).from_name(inner if slash else None)

@@ -100,6 +100,15 @@ class CompressedSerializer(Serializer):
         self.compressionlib = compressionlib
         self.level = level
 
+    @classmethod
+    def from_name(cls, inner: str | None = None) -> Serializer:
+        """``"compressed"`` (pickle inside) or ``"compressed/<inner name>"``, e.g. ``"compressed/json"``."""
+        if inner is not None and not inner:
+            raise ConfigurationError(
+                "serializer name 'compressed/' names no inner serializer; use e.g. 'compressed/json'"
+            )
+        return cls._from_options({"serializer": resolve_serializer(inner or "pickle").to_config()})
+
     def to_config(self) -> dict[str, Any]:
         """``{"type": "compressed", "serializer": {...inner config}, "compressionlib": ..., "level": ...}``."""
         return {

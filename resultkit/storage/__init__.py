@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .base import RESERVED_PREFIX, Storage, validate_key
+from .base import RESERVED_PREFIX, LockManagerSpec, Storage, TempFile, validate_key
 from .local import LocalStorage
 from .memory import MemoryStorage
+from .registry import register_storage
 
 if TYPE_CHECKING:
     from .blocks import delete_block, list_blocks, load_storage, save_block
@@ -27,12 +28,15 @@ __all__ = [
     "FsspecStorage",
     "GCSStorage",
     "LocalStorage",
+    "LockManagerSpec",
     "MemoryStorage",
     "S3Storage",
     "Storage",
+    "TempFile",
     "delete_block",
     "list_blocks",
     "load_storage",
+    "register_storage",
     "resolve_storage",
     "save_block",
     "validate_key",
@@ -52,7 +56,8 @@ _LAZY = {
 
 
 # Users see resultkit.storage.LocalStorage, not the implementation module's path.
-for _name in ("Storage", "validate_key", "LocalStorage", "MemoryStorage"):
+for _name in ("Storage", "validate_key", "LocalStorage", "MemoryStorage", "LockManagerSpec", "TempFile",
+              "register_storage"):
     globals()[_name].__module__ = __name__
 del _name
 

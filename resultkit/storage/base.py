@@ -10,21 +10,28 @@ nothing, whatever dies mid-write.
 from __future__ import annotations
 
 import abc
+import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, ClassVar
 
 from .._types import Buffer, as_byte_view
-from ..errors import StorageError
+from ..errors import ConfigurationError, StorageError
 
-__all__ = ["RESERVED_PREFIX", "Buffer", "IncompleteUpload", "Storage", "as_buffer", "hidden_from_listing",
-           "validate_key"]
+__all__ = ["LOCKS_FOLDER", "RESERVED_PREFIX", "TEMP_PREFIX", "Buffer", "IncompleteUpload", "LockManagerSpec",
+           "Storage", "TempFile", "as_buffer", "hidden_from_listing", "remove_local_temp_file", "stale_local_temp_files", "validate_key"]
 
 #: Key segments starting with this are resultkit's own (temporary files, lock files);
 #: they are rejected as user keys and never listed.
 RESERVED_PREFIX = ".rk-"
+#: Names of the temporary files a write leaves behind if its writer dies mid-write.
+TEMP_PREFIX = RESERVED_PREFIX + "tmp-"
+#: The folder beside a folder of records that holds its default lock files.
+LOCKS_FOLDER = RESERVED_PREFIX + "locks"
 
 
 def hidden_from_listing(key: str, prefix: str) -> bool:
@@ -119,8 +126,11 @@ def as_buffer(chunk: object, key: str = "") -> Buffer:
     if isinstance(chunk, (bytes, bytearray)):
         return chunk
     try:
+        view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)  # type: ignore[arg-type]
+        if not view.c_contiguous:
+            raise TypeError("the buffer is strided (not C-contiguous)")
         # Typed or multi-dimensional buffers (numpy) become flat byte views, without a copy.
-        return as_byte_view(chunk)  # type: ignore[arg-type]
+        return as_byte_view(view)
     except TypeError as exc:
         raise StorageError(
             f"write({key!r}, ...) got a chunk of type {type(chunk).__name__} that is not usable "
@@ -139,6 +149,60 @@ class IncompleteUpload:
     initiated: datetime
 
 
+@dataclass(frozen=True)
+class TempFile:
+    """A temporary file a writer left behind: ``path`` relative to the storage root."""
+
+    path: str
+    size: int
+    age_seconds: float
+    #: Where it is (a local path, or a URL), for messages and for removing it.
+    location: str
+
+
+@dataclass(frozen=True, eq=True)
+class LockManagerSpec:
+    """The lock manager a storage names for its records: a name and options, not an instance.
+
+    The storage layer sits below the locking layer, so a storage cannot build a lock
+    manager; it names one, and ``resultkit.locking.default_lock_manager`` builds it
+    (one per spec). ``manager`` is one the locking layer knows (``"file"`` with
+    ``directory=``, ``"memory"``, ``"object-store"`` with ``storage=``, ``"redis"`` with
+    ``url=``) or a ``"module:callable"`` path called with ``options``.
+    """
+
+    manager: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def stale_local_temp_files(root: str, min_age: float) -> list[TempFile]:
+    """Temporary files (``.rk-tmp-*``) below the local folder ``root`` untouched for ``min_age`` seconds."""
+    now = time.time()
+    found = []
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)  # os.walk never enters linked folders; a linked file is no temp file
+            except FileNotFoundError:  # its writer finished or cleaned up meanwhile
+                continue
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > min_age:
+                rel = os.path.relpath(path, root).replace(os.sep, "/")
+                found.append(TempFile(rel, st.st_size, now - st.st_mtime, path))
+    return sorted(found, key=lambda t: t.path)
+
+
+def remove_local_temp_file(temp: TempFile) -> bool:
+    """Unlink a temporary file found by :func:`stale_local_temp_files`; False if already gone."""
+    try:
+        os.unlink(temp.location)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 class Storage(abc.ABC):
     """Where records live. Subclasses implement the underscore primitives.
 
@@ -151,6 +215,16 @@ class Storage(abc.ABC):
     #: whole in one request. Small where a read is cheap (local disk), larger where each
     #: request costs a round trip (object stores).
     first_read_size: int = 64 * 1024
+    #: Whether each read is a network round trip, so bulk scans overlap reads in threads.
+    remote_reads: ClassVar[bool] = True
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Storage:
+        """Build from a URL of a scheme registered for this class (``register_storage``)."""
+        raise ConfigurationError(
+            f"{cls.__name__} cannot be built from the URL {url!r}; give it a from_url classmethod, "
+            f"or construct {cls.__name__}(...) directly"
+        )
 
     # -- public API (validates, then calls the primitives) -------------------------
 
@@ -189,8 +263,10 @@ class Storage(abc.ABC):
         """Atomically store ``data`` (bytes-like, or an iterable of bytes-like chunks) at ``key``."""
         key = validate_key(key)
         chunks: Iterable[Buffer]
-        if isinstance(data, (bytes, bytearray, memoryview)):
+        if isinstance(data, (bytes, bytearray)):
             chunks = (data,)
+        elif isinstance(data, memoryview):  # may be typed, multi-dimensional or strided
+            chunks = (as_buffer(data, key),)
         elif isinstance(data, (list, tuple)):  # chunks already in memory: kept as a list
             chunks = [as_buffer(chunk, key) for chunk in data]
         elif isinstance(data, str):
@@ -255,6 +331,35 @@ class Storage(abc.ABC):
         """Abort ``upload``, freeing its parts; True if it was still in progress."""
         return False
 
+    def stale_temp_files(self, min_age: float) -> Sequence[TempFile]:
+        """Temporary files a dead writer left, untouched for ``min_age`` seconds (``resultkit gc``).
+
+        The base has none to find: backends whose writes go through temporary files
+        (local folders, ``file://``) list theirs.
+        """
+        return []
+
+    def remove_temp_file(self, temp: TempFile) -> bool:
+        """Remove a temporary file :meth:`stale_temp_files` found; True if it was still there."""
+        return False
+
+    def default_lock_manager(self) -> LockManagerSpec | None:
+        """The lock manager this storage's records get when none is configured, by name; None if none.
+
+        ``resultkit.locking.default_lock_manager(storage)`` builds it. With None,
+        SERIALIZABLE isolation needs an explicit ``lock_manager=``.
+        """
+        return None
+
+    def local_file_root(self) -> str | None:
+        """A folder path ending in a separator under which key ``K`` is the plain file ``root + K``.
+
+        Hot paths (the in-memory tier's stat, bulk header scans) then read or stat files
+        directly, skipping key validation and the primitives. None (the default) when
+        objects are not plain files on this machine.
+        """
+        return None
+
     def describe(self) -> str:
         """A short human-readable location, e.g. ``s3://bucket/prefix`` or a local path."""
         return repr(self)
@@ -269,9 +374,9 @@ class Storage(abc.ABC):
         >>> LocalStorage("/data/results").save("team")   # doctest: +SKIP
         'local/team'
         """
-        from .blocks import save_block
+        from ._blockfile import save_storage
 
-        return save_block(self, name, overwrite=overwrite)
+        return save_storage(self, name, overwrite=overwrite)
 
     # -- primitives -----------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import diskcache
 from .._env import resultkit_home
 from ..errors import ConfigurationError
 from ._mapping import map_descriptor, mapping_enabled
-from .base import Buffer, IncompleteUpload, Storage
+from .base import Buffer, IncompleteUpload, LockManagerSpec, Storage, TempFile
 
 __all__ = ["CachedStorage"]
 
@@ -225,3 +225,13 @@ class CachedStorage(Storage):
 
     def abort_upload(self, upload: IncompleteUpload) -> bool:
         return self.remote.abort_upload(upload)
+
+    def stale_temp_files(self, min_age: float) -> Sequence[TempFile]:
+        return self.remote.stale_temp_files(min_age)
+
+    def remove_temp_file(self, temp: TempFile) -> bool:
+        return self.remote.remove_temp_file(temp)
+
+    def default_lock_manager(self) -> LockManagerSpec | None:
+        """The remote's: the records (and the writers that contend for them) are there."""
+        return self.remote.default_lock_manager()

@@ -33,20 +33,31 @@ from typing import IO, Any, ClassVar, TypeVar, cast
 import fsspec
 from fsspec.core import split_protocol
 
+from .._targets import install_hint
 from ..errors import ConfigurationError, ResultkitError, StorageError
 from . import parallel
-from .base import RESERVED_PREFIX, Buffer, IncompleteUpload, Storage, hidden_from_listing
+from .base import (
+    RESERVED_PREFIX,
+    Buffer,
+    IncompleteUpload,
+    LockManagerSpec,
+    Storage,
+    TempFile,
+    hidden_from_listing,
+    remove_local_temp_file,
+    stale_local_temp_files,
+)
+from .registry import storage_entry
 from .retry import DEFAULT_RETRY, RetryPolicy, call_with_retries
 
-__all__ = ["EXTRA_FOR_PROTOCOL", "FsspecStorage", "accepted_options", "check_options", "filesystem_class"]
+__all__ = ["FsspecStorage", "accepted_options", "check_options", "filesystem_class"]
 
 T = TypeVar("T")
 
 _ONE_TRY = RetryPolicy(attempts=1)
 
-#: Protocols whose backend ships as a resultkit extra.
-EXTRA_FOR_PROTOCOL = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
-
+# Object stores whose conditional writes carry the default lock manager (ObjectStoreLockManager).
+_LEASE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs"})
 # File systems where a rename within a directory is atomic: write a temp file, then mv.
 _RENAME_PROTOCOLS = frozenset({"file", "local", "sftp", "ssh", "smb", "hdfs", "arrow_hdfs"})
 # Held entirely in this process: joining the chunks costs nothing a PUT would not.
@@ -75,11 +86,9 @@ def filesystem_class(protocol: str) -> type[Any]:
             f"fsspec protocol (s3://, gs://, memory://, file://, ...: {known})"
         ) from None
     except ImportError as exc:
-        extra = EXTRA_FOR_PROTOCOL.get(protocol)
-        hint = (
-            f"pip install 'resultkit[{extra}]'"
-            if extra
-            else f"install the fsspec backend for {protocol!r} ({exc})"
+        entry = storage_entry(protocol)  # the registry says which extra installs it
+        hint = install_hint(entry.extra if entry else None) or (
+            f"install the fsspec backend for {protocol!r} ({exc})"
         )
         raise ConfigurationError(
             f"storage protocol {protocol!r} needs a package that is not installed: {hint}"
@@ -252,6 +261,24 @@ class FsspecStorage(Storage):
 
     def to_block(self) -> dict[str, Any]:
         return {"url": self.url, "env_options": dict(self.env_options), **self._transfer, **self.options}
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> FsspecStorage:
+        """Any fsspec URL: ``FsspecStorage(url, **options)``."""
+        return cls(url, **options)
+
+    # -- what this storage names for the layers above ---------------------------------------
+
+    def default_lock_manager(self) -> LockManagerSpec | None:
+        """Leases in the bucket (``ObjectStoreLockManager``) on S3 and GCS; None elsewhere."""
+        return LockManagerSpec("object-store", {"storage": self}) if self.protocol in _LEASE_PROTOCOLS else None
+
+    def stale_temp_files(self, min_age: float) -> Sequence[TempFile]:
+        """The temporary files of ``file://`` storage (other file systems' are not swept)."""
+        return stale_local_temp_files(self.root, min_age) if self.protocol in ("file", "local") else []
+
+    def remove_temp_file(self, temp: TempFile) -> bool:
+        return remove_local_temp_file(temp) if self.protocol in ("file", "local") else False
 
     # -- the file system -----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from .fsspec import FsspecStorage
-from .s3 import bucket_and_prefix
+from .s3 import bucket_and_prefix, bucket_url_parts
 
 __all__ = ["GCSStorage"]
 
@@ -49,6 +49,11 @@ class GCSStorage(FsspecStorage):
 
     def __repr__(self) -> str:
         return f"GCSStorage(bucket={self.bucket!r}, prefix={self.prefix!r})"
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> GCSStorage:
+        """``gs://bucket/prefix`` (or ``gcs://``) -> ``GCSStorage("bucket", "prefix", **options)``."""
+        return cls(*bucket_url_parts(url), **options)
 
     def to_block(self) -> dict[str, Any]:
         block: dict[str, Any] = {"bucket": self.bucket, "prefix": self.prefix}

@@ -24,12 +24,21 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, ClassVar, NoReturn
 
 from .._types import as_byte_view
 from ..errors import ConfigurationError, StorageError
 from ._mapping import map_descriptor, mapping_enabled
-from .base import RESERVED_PREFIX, Buffer, Storage
+from .base import (
+    LOCKS_FOLDER,
+    RESERVED_PREFIX,
+    Buffer,
+    LockManagerSpec,
+    Storage,
+    TempFile,
+    remove_local_temp_file,
+    stale_local_temp_files,
+)
 
 __all__ = ["LocalStorage"]
 
@@ -191,6 +200,7 @@ class LocalStorage(Storage):
 
     block_type = "local"
     mmap: bool | None = None  # instances pickled before the option existed
+    remote_reads: ClassVar[bool] = False
 
     def __init__(self, basepath: str | os.PathLike[str], fsync: bool = False, mmap: bool | None = None) -> None:
         if not isinstance(basepath, (str, os.PathLike)) or not os.fspath(basepath):
@@ -240,6 +250,31 @@ class LocalStorage(Storage):
     def path_of(self, key: str) -> Path:
         """The file that holds ``key``."""
         return self.basepath / key
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> LocalStorage:
+        """``file:///data/results`` (or ``local://``) -> ``LocalStorage("/data/results")``."""
+        folder = url.partition("://")[2]
+        if not folder:
+            raise ConfigurationError(f"storage URL {url!r} names no folder; use e.g. 'file:///data/results'")
+        return cls(folder, **options)
+
+    # -- what this storage names for the layers above ----------------------------------
+
+    def default_lock_manager(self) -> LockManagerSpec:
+        """A ``FileLockManager`` in ``basepath/.rk-locks``."""
+        return LockManagerSpec("file", {"directory": self.basepath / LOCKS_FOLDER})
+
+    def stale_temp_files(self, min_age: float) -> Sequence[TempFile]:
+        return stale_local_temp_files(str(self.basepath), min_age)
+
+    def remove_temp_file(self, temp: TempFile) -> bool:
+        return remove_local_temp_file(temp)
+
+    def local_file_root(self) -> str | None:
+        # A subclass may override the primitives (to count, transform or relocate reads),
+        # which direct file access would bypass: only LocalStorage itself offers its files.
+        return self._root if type(self) is LocalStorage else None
 
     def _fail(self, action: str, key: str, exc: OSError) -> NoReturn:
         raise StorageError(

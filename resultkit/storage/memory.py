@@ -10,10 +10,10 @@ import io
 import itertools
 import threading
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from ..errors import ConfigurationError
-from .base import Buffer, Storage, hidden_from_listing
+from .base import Buffer, LockManagerSpec, Storage, hidden_from_listing
 
 __all__ = ["MemoryStorage"]
 
@@ -30,6 +30,7 @@ class MemoryStorage(Storage):
     """
 
     block_type = "memory"
+    remote_reads: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._objects: dict[str, tuple[bytes, int]] = {}
@@ -54,6 +55,10 @@ class MemoryStorage(Storage):
             "MemoryStorage lives in one process's memory and cannot be saved as a block; "
             "save a LocalStorage, S3Storage, GCSStorage or FsspecStorage instead"
         )
+
+    def default_lock_manager(self) -> LockManagerSpec:
+        """The process's ``MemoryLockManager`` (the records live in this process too)."""
+        return LockManagerSpec("memory")
 
     def _get(self, key: str) -> bytes:
         try:

@@ -1,13 +1,16 @@
 """``resolve_storage``: turn what users pass (instance, path, URL, slug) into a ``Storage``.
 
 - a ``Storage`` instance is returned as is;
-- a plain path or ``os.PathLike``, or a ``file://`` URL -> ``LocalStorage``;
-- ``s3://bucket/prefix`` (or ``s3a://``) -> ``S3Storage``; ``gs://`` / ``gcs://`` -> ``GCSStorage``;
+- a plain path or ``os.PathLike`` -> ``LocalStorage``;
+- a URL whose scheme is in the storage registry (``registry.py``: ``file://`` -> ``LocalStorage``,
+  ``s3://`` -> ``S3Storage``, ``gs://`` -> ``GCSStorage``, and what ``register_storage`` adds)
+  -> that class's ``from_url(url, **options)``;
 - ``memory://name`` -> ``FsspecStorage`` on fsspec's process-wide memory file system, so two
   resolutions of the same URL see the same objects (``MemoryStorage()`` is private to its
   instance);
-- any other registered fsspec protocol -> ``FsspecStorage``;
-- ``"<type>/<name>"`` (``"s3/prod"``) that is not an existing path -> the saved block.
+- any other fsspec protocol -> ``FsspecStorage``;
+- ``"<type>/<name>"`` (``"s3/prod"``) of a registered block type that is not an existing
+  path -> the saved block.
 
 String resolutions are cached: the task hit path calls this on every call.
 """
@@ -22,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from ..errors import ConfigurationError
+from . import _blockfile, registry
 from .base import Storage
 from .local import LocalStorage
 
@@ -39,6 +43,8 @@ _SLUG = re.compile(r"([a-z0-9_]+)/([A-Za-z0-9][A-Za-z0-9_.-]*)\Z")
 _CACHE_LIMIT = 256
 _cache: dict[tuple[Any, ...], Storage] = {}
 _cache_lock = threading.Lock()
+# What the cache was filled under: the registry's and this process's saved blocks' generations.
+_cached_under = registry.generation() + _blockfile.generation() * (1 << 32)
 
 
 def clear_resolve_cache() -> None:
@@ -47,44 +53,46 @@ def clear_resolve_cache() -> None:
         _cache.clear()
 
 
+def _forget_stale_resolutions() -> None:
+    global _cached_under
+    with _cache_lock:
+        _cache.clear()
+        _cached_under = _cache_generation()
+
+
+def _cache_generation() -> int:
+    return registry.generation() + _blockfile.generation() * (1 << 32)
+
+
 def _from_url(url: str, options: Mapping[str, Any] | None = None) -> Storage:
     options = options or {}
-    scheme, _, rest = url.partition("://")
+    scheme = url.partition("://")[0]
     if not _SCHEME.match(scheme) or len(scheme) < 2:
         raise ConfigurationError(
             f"storage URL {url!r} has a malformed scheme {scheme!r}; use e.g. 's3://bucket/prefix'"
         )
     protocol = scheme.lower()
-    if protocol in ("file", "local"):
-        if not rest:
-            raise ConfigurationError(f"storage URL {url!r} names no folder; use e.g. 'file:///data/results'")
-        return _construct(LocalStorage, url, rest, **options)
-    if protocol in ("s3", "s3a", "gs", "gcs"):
-        bucket, _, prefix = rest.partition("/")
-        if not bucket or any(c in rest for c in "?#"):
-            raise ConfigurationError(
-                f"storage URL {url!r} is malformed; use '{protocol}://bucket' or '{protocol}://bucket/prefix' "
-                "(options such as endpoint_url go to resolve_storage(url, endpoint_url=...), "
-                "S3Storage(...) / GCSStorage(...) or a saved block)"
-            )
-        if protocol in ("s3", "s3a"):
-            from .s3 import S3Storage
+    entry = registry.storage_entry(protocol, url=True)
+    if entry is None:
+        from .fsspec import FsspecStorage
 
-            return _construct(S3Storage, url, bucket, prefix, **options)
-        from .gcs import GCSStorage
-
-        return _construct(GCSStorage, url, bucket, prefix, **options)
-    from .fsspec import FsspecStorage
-
-    return _construct(FsspecStorage, url, url, **options)
+        return _construct(FsspecStorage, url, url, **options)
+    storage_cls = registry.storage_class(entry)
+    storage = _construct(storage_cls.from_url, url, url, name=storage_cls.__name__, **options)
+    if not isinstance(storage, Storage):
+        raise ConfigurationError(
+            f"storage URL {url!r} built a {type(storage).__name__} ({entry.target}), which is not a Storage"
+        )
+    return storage
 
 
-def _construct(storage_class: Callable[..., Storage], location: str, *args: Any, **options: Any) -> Storage:
+def _construct(storage_class: Callable[..., Storage], location: str, *args: Any, name: str | None = None,
+               **options: Any) -> Storage:
     """``storage_class(*args, **options)``; an option it does not take is a ``ConfigurationError``."""
     try:
         return storage_class(*args, **options)
     except TypeError as exc:
-        name = getattr(storage_class, "__name__", str(storage_class))
+        name = name or getattr(storage_class, "__name__", str(storage_class))
         raise ConfigurationError(
             f"storage {location!r} ({name}) does not take options {sorted(options)}: {exc}"
         ) from None
@@ -132,6 +140,8 @@ def _resolve_string(value: str, options: Mapping[str, Any] | None = None) -> Sto
         check_not_a_broken_url(value)
     if options:
         return _resolve_with_options(value, options)
+    if _cache_generation() != _cached_under:  # a registration, save or delete since: start afresh
+        _forget_stale_resolutions()
     make: Callable[[], Storage]
     if "://" in value:
         key: tuple[Any, ...] = ("url", value)
@@ -139,8 +149,8 @@ def _resolve_string(value: str, options: Mapping[str, Any] | None = None) -> Sto
     else:
         slug = _SLUG.match(value)
         if slug:
-            from .blocks import BLOCK_CLASSES, blocks_file, list_blocks, load_storage
-        if slug and slug.group(1) in BLOCK_CLASSES and not os.path.exists(value):
+            from .blocks import blocks_file, list_blocks, load_storage
+        if slug and registry.storage_entry(slug.group(1), block=True) and not os.path.exists(value):
             path = blocks_file()
             try:
                 # Part of the cache key, so re-saving a block is seen at once.
@@ -174,10 +184,10 @@ def _resolve_with_options(value: str, options: Mapping[str, Any]) -> Storage:
     # Not cached: options may be unhashable, and this is the one-off path (CLI, scripts).
     if "://" in value:
         return _from_url(value, options)
-    from .blocks import BLOCK_CLASSES, list_blocks
+    from .blocks import list_blocks
 
     slug = _SLUG.match(value)
-    if slug and slug.group(1) in BLOCK_CLASSES and not os.path.exists(value):
+    if slug and registry.storage_entry(slug.group(1), block=True) and not os.path.exists(value):
         if value not in list_blocks():
             raise _missing_slug(value, slug.group(2))
         raise ConfigurationError(

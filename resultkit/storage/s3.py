@@ -8,7 +8,7 @@ from ..errors import ConfigurationError, StorageError
 from .base import validate_key
 from .fsspec import FsspecStorage
 
-__all__ = ["S3Storage", "bucket_and_prefix"]
+__all__ = ["S3Storage", "bucket_and_prefix", "bucket_url_parts"]
 
 
 def bucket_and_prefix(kind: str, bucket: object, prefix: object) -> tuple[str, str]:
@@ -25,6 +25,20 @@ def bucket_and_prefix(kind: str, bucket: object, prefix: object) -> tuple[str, s
             validate_key(prefix)
         except StorageError as exc:
             raise ConfigurationError(f"{kind} prefix {prefix!r} is not usable: {exc}") from None
+    return bucket, prefix
+
+
+def bucket_url_parts(url: str) -> tuple[str, str]:
+    """``"s3://bucket/some/prefix"`` -> ``("bucket", "some/prefix")``; malformed is ``ConfigurationError``."""
+    scheme, _, rest = url.partition("://")
+    bucket, _, prefix = rest.partition("/")
+    if not bucket or any(c in rest for c in "?#"):
+        protocol = scheme.lower()
+        raise ConfigurationError(
+            f"storage URL {url!r} is malformed; use '{protocol}://bucket' or '{protocol}://bucket/prefix' "
+            "(options such as endpoint_url go to resolve_storage(url, endpoint_url=...), "
+            "S3Storage(...) / GCSStorage(...) or a saved block)"
+        )
     return bucket, prefix
 
 
@@ -62,6 +76,11 @@ class S3Storage(FsspecStorage):
 
     def __repr__(self) -> str:
         return f"S3Storage(bucket={self.bucket!r}, prefix={self.prefix!r})"
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> S3Storage:
+        """``s3://bucket/prefix`` (or ``s3a://``) -> ``S3Storage("bucket", "prefix", **options)``."""
+        return cls(*bucket_url_parts(url), **options)
 
     def to_block(self) -> dict[str, Any]:
         block: dict[str, Any] = {"bucket": self.bucket, "prefix": self.prefix}
