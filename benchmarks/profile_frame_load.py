@@ -191,9 +191,9 @@ def child_main(spec: dict[str, Any]) -> None:
         for name in LIBRARIES:
             write(name, folder / "warm", small)  # first-use imports are not the persist's
         for name in LIBRARIES:
-            start = time.perf_counter()
+            start = time.process_time()
             write(name, folder, value)
-            times[name] = time.perf_counter() - start
+            times[name] = time.process_time() - start
         emit_child_result({"write": times})
         return
     warm = reader(library, folder / "warm")
@@ -214,11 +214,11 @@ def child_main(spec: dict[str, Any]) -> None:
     for _ in range(spec["loads"]):
         if clock is not None:
             clock.reset()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         value = load()
-        total = time.perf_counter() - start
+        total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         del value
-        stages = {"total": total}
+        stages = {"total": total, "cpu": cpu}
         if clock is not None:
             seconds = dict(clock.seconds)
             unpickle = seconds.pop("unpickle", 0.0)
@@ -250,6 +250,7 @@ def profile(case: str, rows: int, runs: int, loads: int, scratch: Path) -> tuple
     (folder / "warm").mkdir(parents=True, exist_ok=True)
     written = _child({"op": "write", "case": case, "rows": rows, "folder": str(folder), "library": ""})
     totals: dict[str, list[float]] = {library: [] for library in LIBRARIES}
+    cpus: dict[str, list[float]] = {library: [] for library in LIBRARIES}
     staged: dict[str, list[dict[str, float]]] = {"resultkit": [], "checkpointer": []}
     slow: set[str] = set()
     for run in range(runs):
@@ -259,20 +260,23 @@ def profile(case: str, rows: int, runs: int, loads: int, scratch: Path) -> tuple
             spec = {"op": "read", "case": case, "library": library, "folder": str(folder), "loads": loads,
                     "staged": False}
             try:
-                times = [stage["total"] for stage in _child(spec)["loads"]]
+                samples = _child(spec)["loads"]
             except Unavailable as exc:
                 print(f"  {case}/{library}: {exc}", file=sys.stderr)
                 slow.add(library)
                 continue
+            times = [stage["total"] for stage in samples]
             totals[library].extend(times)
+            cpus[library].extend(stage["cpu"] for stage in samples)
             if max(times) > SLOW_PEER_SECONDS:
                 slow.add(library)
             if library in staged:
                 staged[library].extend(_child({**spec, "staged": True})["loads"])
     medians = {library: statistics.median(times) if times else None for library, times in totals.items()}
+    cpu_medians = {library: statistics.median(times) if times else None for library, times in cpus.items()}
     stage_medians = {library: {stage: statistics.median(s.get(stage, 0.0) for s in samples) for stage in STAGES}
                      for library, samples in staged.items() if samples}
-    return {"load": medians, "write": written["write"]}, stage_medians
+    return {"load": medians, "cpu": cpu_medians, "write": written["write"]}, stage_medians
 
 
 def main() -> None:
@@ -302,15 +306,19 @@ def main() -> None:
             results[case] = profile(case, args.rows, args.runs, args.loads, Path(scratch))
             print(f"  {case} done", file=sys.stderr)
 
-    print("\n## Load in a fresh process (persist in brackets)\n")
-    print("| case | " + " | ".join(LIBRARIES) + " | best peer / resultkit |")
-    print("|---|" + "---|" * (len(LIBRARIES) + 1))
+    print("\n## Load in a fresh process: wall (CPU) medians; persist CPU seconds of one write\n")
+    print("| case | " + " | ".join(LIBRARIES) + " | best peer / resultkit, wall (CPU) | persist: "
+          + " / ".join(LIBRARIES) + " |")
+    print("|---|" + "---|" * (len(LIBRARIES) + 2))
     for case, (figures, _) in results.items():
-        load, written = figures["load"], figures["write"]
-        peers = [load[p] for p in LIBRARIES[1:] if load[p] is not None]
-        ratio = f"{min(peers) / load['resultkit']:.2f}x" if peers and load["resultkit"] else "-"
-        cells = [f"{_fmt(load[lib])} ({_fmt(written[lib])})" for lib in LIBRARIES]
-        print(f"| {case} | " + " | ".join(cells) + f" | {ratio} |")
+        load, cpu, written = figures["load"], figures["cpu"], figures["write"]
+        ratios = []
+        for figure in (load, cpu):
+            peers = [figure[p] for p in LIBRARIES[1:] if figure[p] is not None]
+            ratios.append(f"{min(peers) / figure['resultkit']:.2f}x" if peers and figure["resultkit"] else "-")
+        cells = [f"{_fmt(load[lib])} ({_fmt(cpu[lib])})" for lib in LIBRARIES]
+        persist = " / ".join(_fmt(written[lib]) for lib in LIBRARIES)
+        print(f"| {case} | " + " | ".join(cells) + f" | {ratios[0]} ({ratios[1]}) | {persist} |")
 
     print("\n## Where the load goes (staged children; 'read record' is all outside deserializing)\n")
     print("| case | library | " + " | ".join(STAGES) + " |")

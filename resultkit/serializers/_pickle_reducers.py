@@ -43,19 +43,21 @@ _SEPARATOR = "\x00"
 # quarter of the strings or fewer, and the factorizing pass at persist time stays cheap.
 _DISTINCT_SHARE = 0.25
 # Elements drawn (with replacement, fixed seed) to judge how many are distinct; above
-# twice this the whole array is not scanned. At 2M elements, all distinct gives ~270
-# repeats in the sample and a quarter distinct ~1,050: well apart.
-_SAMPLE = 1 << 15
+# twice this the whole array is not scanned. At 2M elements, all distinct gives ~67
+# repeats in the sample and a quarter distinct ~250: well apart.
+_SAMPLE = 1 << 14
 
 
 def _decode(encoded: Any, count: int, what: str) -> list[str]:
     """The ``count`` strings NUL-joined in UTF-8 ``encoded``; ``ValueError`` if it holds another number."""
     text = str(encoded, "utf-8", "surrogatepass")
     release_consumed(encoded)  # copied into ``text``: its pages need not stay resident
-    # Counted before splitting: a crafted buffer of separators allocates no list of its own size.
-    if text.count(_SEPARATOR) != count - 1:
+    # At most ``count`` pieces: a crafted buffer of separators makes no list of its own size
+    # (the surplus stays in the last piece, and is refused).
+    items = text.split(_SEPARATOR, count - 1) if count > 0 else []
+    if len(items) != count or (count and _SEPARATOR in items[-1]):
         raise ValueError(f"{what}: the string buffer does not hold {count} strings")
-    return text.split(_SEPARATOR)
+    return items
 
 
 def _object_scalar(value: Any) -> Any:
@@ -191,7 +193,7 @@ def _mostly_repeated(items: list[Any], missing_count: int) -> bool:
     if len(items) <= 2 * _SAMPLE:
         sample = items
     else:
-        drawn = np.random.default_rng(0).integers(0, len(items), _SAMPLE).tolist()
+        drawn = np.sort(np.random.default_rng(0).integers(0, len(items), _SAMPLE)).tolist()  # in memory order
         sample = list(operator.itemgetter(*drawn)(items))
     strings = [item for item in sample if type(item) is str] if missing_count else sample
     distinct = len(set(strings))
