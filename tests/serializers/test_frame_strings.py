@@ -117,6 +117,15 @@ def test_one_frame_of_every_kind_with_a_string_index() -> None:
     assert got._mgr.nblocks == frame._mgr.nblocks  # blocks stay as consolidated as they were
 
 
+def test_consolidated_object_block_of_several_string_columns() -> None:
+    frame = pd.DataFrame({"a": pd.Series(user_names(), dtype=object),
+                          "b": pd.Series([None if i % 6 == 0 else s for i, s in enumerate(user_names(N, 5))], dtype=object),
+                          "c": pd.Series(unique_codes(), dtype=object)})
+    assert frame._mgr.nblocks == 1  # one 2-D object block, encoded as a whole (a third distinct: plain)
+    assert rebuilders(frame) == ["rebuild_str_array_with_missing"]
+    pd.testing.assert_frame_equal(round_trip(frame), frame)
+
+
 def test_multiindex_of_strings_and_numbers() -> None:
     index = pd.MultiIndex.from_arrays([user_names(N, 13), np.arange(N) % 17, unique_codes(N)],
                                       names=["user", "bucket", "code"])
