@@ -172,7 +172,7 @@ def _find_missing(items: list[Any]) -> tuple[Any, Any] | None:
     import numpy as np
 
     types = np.fromiter(map(type, items), dtype=object, count=len(items))
-    positions = np.flatnonzero(np.not_equal(types, str))  # elementwise over the array of types
+    positions = np.flatnonzero(np.not_equal(types, _object_scalar(str)))  # elementwise over the types
     others = [items[position] for position in positions.tolist()]
     marker = others[0]
     if all(other is marker for other in others):
