@@ -154,9 +154,22 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     header.append(f"- total run time: {time.monotonic() - started:.0f} s")
-    args.output.write_text(render_markdown(sections, header))
+    args.output.write_text(render_markdown(sections, header) + _kept_notes(args.output))
     print(f"wrote {args.output}")
     return 0
+
+
+#: Hand-written findings (profiles, analyses) after this line survive a rewrite of the report.
+KEPT_NOTES = "<!-- notes below this line are kept when benchmarks/run.py rewrites this file -->"
+
+
+def _kept_notes(path: Path) -> str:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return ""
+    index = text.find(KEPT_NOTES)
+    return "" if index < 0 else "\n" + text[index:]
 
 
 def _peer_versions() -> str:
