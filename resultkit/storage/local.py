@@ -20,14 +20,13 @@ import itertools
 import os
 import stat
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar, NoReturn
 
-from .._types import as_byte_view
 from ..errors import ConfigurationError, StorageError
+from ._fd_writes import BackgroundWrite, close_later, pwrite_all, write_all
 from ._mapping import map_descriptor, mapping_enabled
 from .base import (
     LOCKS_FOLDER,
@@ -49,12 +48,6 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_DIRECTOR
 # Writes and deletes work relative to an open folder (no path lookup after the check).
 _DIR_FD = {os.open, os.mkdir, os.replace, os.unlink, os.stat} <= os.supports_dir_fd
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-# Linux caps a single write() at about 2 GiB; slicing bigger views keeps each call bounded.
-_MAX_WRITE = 1 << 30
-# Up to this many chunks go to the kernel in one writev() (a record is header + a few chunks).
-_WRITEV_MAX_CHUNKS = 16
-_writev = getattr(os, "writev", None)
-
 # Temp names: pid + a per-process random token + a counter. Unique across processes and
 # hosts sharing a folder like uuid4, without a urandom syscall per write.
 _temp_token = ""
@@ -69,35 +62,6 @@ def _new_temp_token() -> None:
 _new_temp_token()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_temp_token)
-
-
-def write_all(fd: int, chunks: Iterable[Buffer]) -> int:
-    """Write every chunk to ``fd`` without joining them, looping on partial writes; returns the bytes written."""
-    # Only chunks already in memory (a list or tuple) are gathered: a generator may be
-    # streaming more than fits, so it is written as it comes.
-    if _writev is None or not isinstance(chunks, (list, tuple)) or not 0 < len(chunks) <= _WRITEV_MAX_CHUNKS:
-        return _write_each(fd, chunks)
-    views = [as_byte_view(chunk) for chunk in chunks]
-    total = sum(view.nbytes for view in views)
-    if total > _MAX_WRITE:
-        return _write_each(fd, views)
-    # One syscall for header + payload; a short write finishes chunk by chunk.
-    written = _writev(fd, views)
-    if written < total:
-        _write_each(fd, _after(views, written))
-    return total
-
-
-def _after(views: list[memoryview], skip: int) -> list[memoryview]:
-    """``views`` with their first ``skip`` bytes dropped."""
-    rest: list[memoryview] = []
-    for view in views:
-        if skip >= view.nbytes:
-            skip -= view.nbytes
-            continue
-        rest.append(view[skip:])
-        skip = 0
-    return rest
 
 
 # Linux's suffix for a descriptor whose file was unlinked (or replaced by a rename) since opening.
@@ -124,54 +88,11 @@ fd_path = (_linux_fd_path if os.path.isdir("/proc/self/fd")
            else _macos_fd_path if sys.platform == "darwin" else _no_fd_path)
 
 
-def _write_each(fd: int, chunks: Iterable[Buffer]) -> int:
-    written = 0
-    for chunk in chunks:
-        view = as_byte_view(chunk)
-        offset, total = 0, view.nbytes
-        while offset < total:
-            offset += os.write(fd, view[offset : offset + _MAX_WRITE])
-        written += total
-    return written
-
-
-def pwrite_all(fd: int, chunks: Iterable[Buffer], offset: int) -> int:
-    """Write every chunk to ``fd`` from ``offset`` on (not moving the file position); returns the end offset."""
-    for chunk in chunks:
-        view = as_byte_view(chunk)
-        done, total = 0, view.nbytes
-        while done < total:
-            done += os.pwrite(fd, view[done : done + _MAX_WRITE], offset + done)
-        offset += total
-    return offset
-
-
 # Bodies from this size are written from a thread while the caller computes their head.
 _OVERLAP_FROM = 1 << 20
 # Writes from this size free the pages of the file they replace in a background thread:
 # the last close of a 256 MiB file frees 65,536 page-cache pages (tens of ms).
 _RELEASE_LATER_FROM = 1 << 20
-
-
-class _BackgroundWrite:
-    """``pwrite_all(fd, body, offset)`` in a thread; :meth:`finish` waits and re-raises its error."""
-
-    def __init__(self, fd: int, body: Sequence[memoryview], offset: int) -> None:
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fd, body, offset), daemon=True,
-                                        name="resultkit-write")
-        self._thread.start()
-
-    def _run(self, fd: int, body: Sequence[memoryview], offset: int) -> None:
-        try:
-            pwrite_all(fd, body, offset)
-        except BaseException as exc:  # handed to the caller's thread by finish()
-            self._error = exc
-
-    def finish(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
 
 
 def _open_replaced(name: str, dir_fd: int) -> int | None:
@@ -180,11 +101,6 @@ def _open_replaced(name: str, dir_fd: int) -> int | None:
         return os.open(name, _READ_FLAGS, dir_fd=dir_fd)
     except OSError:  # absent, a link, a folder: nothing to release
         return None
-
-
-def _close_later(fd: int) -> None:
-    """Close ``fd`` in a background thread: the last close of a replaced file frees its pages."""
-    threading.Thread(target=os.close, args=(fd,), daemon=True, name="resultkit-release").start()
 
 
 class LocalStorage(Storage):
@@ -470,7 +386,7 @@ class LocalStorage(Storage):
         def fill(fd: int) -> int:
             # The body goes to the kernel from a thread (os.pwrite releases the GIL) while
             # make_head runs here (the payload's checksum holds the GIL): the two overlap.
-            writer = _BackgroundWrite(fd, body, head_size)
+            writer = BackgroundWrite(fd, body, head_size)
             try:
                 head = memoryview(make_head()).cast("B")
             finally:
@@ -520,7 +436,7 @@ class LocalStorage(Storage):
                     os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
                 finally:
                     if replaced is not None:
-                        _close_later(replaced)
+                        close_later(replaced)
             except BaseException as exc:
                 with contextlib.suppress(OSError):
                     os.unlink(temp, dir_fd=dir_fd)
