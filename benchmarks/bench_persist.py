@@ -316,7 +316,9 @@ def _measure(config: Config, kind: str, size: int) -> list[Section]:
     with open(value_file, "wb") as f:
         pickle.dump(build_value(kind, size), f, protocol=5)
     for round_index in range(rounds):
-        for group in groups:
+        # Each round starts with the next contender, so none always follows the same neighbour.
+        shift = round_index % len(groups)
+        for group in groups[shift:] + groups[:shift]:
             folder = Path(config.scratch) / f"w5-{kind}-{round_index}"
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
@@ -328,6 +330,9 @@ def _measure(config: Config, kind: str, size: int) -> list[Section]:
                     continue
                 if contender.writer is not None:
                     samples = writes.setdefault(contender.name, Samples([], []))
+                    # Every writer starts with no dirty pages of an earlier writer still to flush
+                    # (the kernel would otherwise throttle whoever comes next).
+                    os.sync()
                     written = _run_op(contender, "write", {**spec, "contender": contender.writer}, samples)
                     nbytes = samples.nbytes
                 if contender.reader is not None:
